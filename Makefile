@@ -1,0 +1,39 @@
+# The README's two commands: `make water` (arrives with the water simulation) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+FORTRAN_BUILT := nemd/neighbors/.fortran-built
+
+.PHONY: setup test test-slow fortran clean
+
+setup: $(INSTALLED) fortran
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,fortran]'
+	@touch $@
+
+# Optional Fortran neighbour backend; without gfortran the Numba backend is used.
+fortran: $(FORTRAN_BUILT)
+
+$(FORTRAN_BUILT): fortran_nl/cell_list.f90 fortran_nl/build.sh $(INSTALLED)
+	@if ! command -v gfortran >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing gfortran with apt-get"; \
+		(apt-get update -qq && apt-get install -y -qq gfortran >/dev/null) || true; \
+	fi
+	@if command -v gfortran >/dev/null 2>&1; then \
+		bash fortran_nl/build.sh $(PY) && touch $@; \
+	else \
+		echo "gfortran not found: the Numba neighbour backend will be used"; \
+	fi
+
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) $(FORTRAN_BUILT) nemd/neighbors/_fortran_nl*.so build *.egg-info

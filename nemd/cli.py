@@ -1,0 +1,47 @@
+"""The ``nemd`` command line: ``nemd --version``, ``nemd info``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from . import __version__
+
+_PACKAGES = ["jax", "jaxlib", "jax-md", "e3nn-jax", "flax", "optax", "numpy", "numba", "h5py",
+             "MDAnalysis", "ase"]
+
+
+def _info() -> int:
+    print(f"nemd {__version__} (Python {platform.python_version()}, {platform.machine()})")
+    for name in _PACKAGES:
+        try:
+            print(f"  {name:<11} {version(name)}")
+        except PackageNotFoundError:
+            print(f"  {name:<11} not installed")
+    import jax
+
+    from .neighbors import available_backends
+    from .neighbors.builders import _resolve_backend, default_threads
+
+    print(f"JAX backend: {jax.default_backend()}; devices: {', '.join(str(d) for d in jax.devices())}")
+    print(f"neighbour backends: {', '.join(available_backends())} (auto -> {_resolve_backend('auto')}, "
+          f"{default_threads()} threads)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nemd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"nemd {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("info", help="versions, devices and built neighbour backends")
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        return _info()
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The device-side ``NeighborList`` pytree and the skin logic (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .builders import Pairs, build
+
+#: Capacities are multiples of this and grow geometrically by ``GROWTH``, so that a
+#: list whose size drifts a little keeps its shape and jitted code does not recompile.
+CAPACITY_QUANTUM = 64
+GROWTH = 1.25
+HEADROOM = 1.10
+
+
+def capacity_bucket(n_pairs: int) -> int:
+    """Smallest bucket ``ceil(64 * 1.25**k / 64) * 64`` holding ``HEADROOM * n_pairs`` pairs."""
+    need = max(1, math.ceil(HEADROOM * n_pairs))
+    k = max(0, math.ceil(math.log(need / CAPACITY_QUANTUM) / math.log(GROWTH) - 1e-12))
+    cap = math.ceil(CAPACITY_QUANTUM * GROWTH**k / CAPACITY_QUANTUM) * CAPACITY_QUANTUM
+    while cap < need:  # guard against rounding in the logarithm
+        k += 1
+        cap = math.ceil(CAPACITY_QUANTUM * GROWTH**k / CAPACITY_QUANTUM) * CAPACITY_QUANTUM
+    return cap
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class NeighborList:
+    """Fixed-capacity full neighbour list on the device.
+
+    Edge e is ``r_e = R[senders[e]] + shifts[e] @ cell - R[receivers[e]]`` for
+    ``mask[e]``; padding entries have ``mask`` False and point at atom 0 with zero
+    shift (a valid index, zero-length vector: models must use ``mask``).
+    ``reference_positions`` are the (unwrapped) positions the list was built from; it
+    contains every pair closer than ``r_list = cutoff + skin`` at that time, so it stays
+    complete for pairs closer than ``cutoff`` while no atom has moved ``skin / 2``.
+    """
+
+    senders: jax.Array  # (capacity,) int32
+    receivers: jax.Array  # (capacity,) int32
+    shifts: jax.Array  # (capacity, 3) int32
+    mask: jax.Array  # (capacity,) bool
+    reference_positions: jax.Array  # (N, 3) Å
+    n_pairs: jax.Array  # () int32
+    r_list: float = dataclasses.field(metadata=dict(static=True), default=0.0)
+    skin: float = dataclasses.field(metadata=dict(static=True), default=0.0)
+
+    @property
+    def capacity(self) -> int:
+        return int(self.senders.shape[0])
+
+    @property
+    def cutoff(self) -> float:
+        """The model cutoff this list guarantees (``r_list - skin``)."""
+        return self.r_list - self.skin
+
+
+def padded_arrays(pairs: Pairs, capacity: int):
+    """Host arrays (senders, receivers, shifts, mask) padded to ``capacity``."""
+    n = pairs.senders.shape[0]
+    if n > capacity:
+        raise ValueError(f"{n} pairs do not fit in a neighbour list of capacity {capacity}")
+    senders = np.zeros(capacity, np.int32)
+    receivers = np.zeros(capacity, np.int32)
+    shifts = np.zeros((capacity, 3), np.int32)
+    mask = np.zeros(capacity, bool)
+    senders[:n], receivers[:n], shifts[:n], mask[:n] = pairs.senders, pairs.receivers, pairs.shifts, True
+    return senders, receivers, shifts, mask
+
+
+def from_pairs(pairs: Pairs, reference_positions, r_list: float, skin: float,
+               capacity: int | None = None, device=None) -> NeighborList:
+    """Pad host ``pairs`` to ``capacity`` (default: its bucket) and put them on ``device``."""
+    capacity = capacity_bucket(len(pairs.senders)) if capacity is None else int(capacity)
+    senders, receivers, shifts, mask = padded_arrays(pairs, capacity)
+    put = lambda x: jax.device_put(x, device)  # noqa: E731
+    return NeighborList(
+        senders=put(senders), receivers=put(receivers), shifts=put(shifts), mask=put(mask),
+        reference_positions=put(np.asarray(reference_positions)),
+        n_pairs=put(np.int32(len(pairs.senders))), r_list=float(r_list), skin=float(skin),
+    )
+
+
+def build_neighbor_list(positions, cell, pbc, cutoff: float, skin: float = 0.0, *,
+                        capacity: int | None = None, backend: str = "auto",
+                        n_threads: int | None = None) -> NeighborList:
+    """Build on the CPU with ``r_list = cutoff + skin`` and return a device ``NeighborList``."""
+    if skin < 0:
+        raise ValueError(f"skin must be >= 0 Å, got {skin}")
+    host_positions = np.asarray(positions)
+    pairs = build(host_positions, cell, pbc, cutoff + skin, backend=backend, n_threads=n_threads)
+    return from_pairs(pairs, host_positions, cutoff + skin, skin, capacity)
+
+
+def max_displacement(positions: jax.Array, nl: NeighborList) -> jax.Array:
+    """Largest distance (Å) any atom has moved since the list was built (unwrapped positions)."""
+    delta = positions - nl.reference_positions
+    return jnp.sqrt(jnp.max(jnp.sum(delta * delta, axis=-1), initial=0.0))
+
+
+def needs_rebuild(positions: jax.Array, nl: NeighborList, skin: float | None = None) -> jax.Array:
+    """True once some atom has moved ``skin / 2`` or more: the list may miss a pair."""
+    skin = nl.skin if skin is None else skin
+    return max_displacement(positions, nl) >= 0.5 * skin
+
+
+def edge_vectors(positions: jax.Array, nl: NeighborList, cell: jax.Array | None) -> jax.Array:
+    """``r_ij = R[sender] + shift @ cell - R[receiver]`` for every edge (zero on padding)."""
+    vec = positions[nl.senders] - positions[nl.receivers]
+    if cell is not None:
+        vec = vec + nl.shifts.astype(positions.dtype) @ jnp.asarray(cell, positions.dtype)
+    return jnp.where(nl.mask[:, None], vec, 0.0)

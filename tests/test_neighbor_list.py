@@ -1,0 +1,75 @@
+"""The device NeighborList: padding, capacity buckets and the skin criterion."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nemd.neighbors import (
+    build,
+    build_neighbor_list,
+    capacity_bucket,
+    edge_vectors,
+    max_displacement,
+    needs_rebuild,
+)
+
+
+def test_capacity_buckets_grow_geometrically():
+    caps = [capacity_bucket(n) for n in range(0, 200_000, 997)]
+    assert all(c % 64 == 0 for c in caps)
+    assert all(c >= 1.1 * n for c, n in zip(caps, range(0, 200_000, 997)))
+    distinct = sorted(set(caps))
+    ratios = np.array(distinct[1:]) / np.array(distinct[:-1])
+    assert np.all(ratios[3:] < 1.3)  # small steps: few distinct shapes, few recompiles
+    assert len(distinct) < 40
+
+
+def test_padded_list_matches_host_pairs():
+    rng = np.random.default_rng(0)
+    cell = np.diag([9.0, 10.0, 11.0])
+    positions = rng.uniform(0, 1, (200, 3)) @ cell
+    nl = build_neighbor_list(positions, cell, True, cutoff=3.0, skin=0.5, backend="numba")
+    pairs = build(positions, cell, True, 3.5, backend="numba")
+    n = len(pairs.senders)
+    assert int(nl.n_pairs) == n and nl.capacity == capacity_bucket(n)
+    assert nl.r_list == 3.5 and nl.cutoff == 3.0
+    np.testing.assert_array_equal(np.asarray(nl.senders[:n]), pairs.senders)
+    assert not np.asarray(nl.mask[n:]).any() and np.asarray(nl.mask[:n]).all()
+    vec = np.asarray(edge_vectors(jnp.asarray(positions), nl, cell))
+    lengths = np.linalg.norm(vec, axis=1)
+    assert np.all(lengths[:n] < 3.5) and np.all(lengths[:n] > 0) and np.all(lengths[n:] == 0)
+
+
+def test_skin_criterion_is_jittable_and_exact():
+    positions = np.zeros((4, 3)) + np.arange(4)[:, None]
+    nl = build_neighbor_list(positions, None, False, cutoff=1.5, skin=1.0, backend="numba")
+    moved = positions.copy()
+    moved[2] += [0.3, 0.4, 0.0]  # 0.5 Å: exactly skin / 2 -> must rebuild
+    check = jax.jit(needs_rebuild)
+    assert float(jax.jit(max_displacement)(jnp.asarray(moved), nl)) == pytest.approx(0.5)
+    assert bool(check(jnp.asarray(moved), nl))
+    moved[2] = positions[2] + [0.3, 0.39, 0.0]
+    assert not bool(check(jnp.asarray(moved), nl))
+
+
+def test_list_stays_complete_within_half_skin():
+    """The guarantee the MD driver relies on: after moves < skin/2 the stale list still
+    contains every pair within the model cutoff."""
+    rng = np.random.default_rng(5)
+    cell = np.diag([12.0, 12.0, 12.0])
+    positions = rng.uniform(0, 1, (300, 3)) @ cell
+    nl = build_neighbor_list(positions, cell, True, cutoff=3.0, skin=1.0, backend="numba")
+    direction = rng.normal(size=(300, 3))
+    moved = positions + 0.499 * direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    assert not bool(needs_rebuild(jnp.asarray(moved), nl))
+    n = int(nl.n_pairs)
+    stale = set(zip(np.asarray(nl.receivers[:n]).tolist(), np.asarray(nl.senders[:n]).tolist(),
+                    map(tuple, np.asarray(nl.shifts[:n]).tolist())))
+    fresh = build(moved, cell, True, 3.0, backend="numba")
+    assert set(zip(fresh.receivers.tolist(), fresh.senders.tolist(), map(tuple, fresh.shifts.tolist()))) <= stale
+
+
+def test_negative_skin_rejected():
+    with pytest.raises(ValueError, match="skin"):
+        build_neighbor_list(np.zeros((2, 3)), None, False, cutoff=1.0, skin=-0.1)
