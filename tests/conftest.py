@@ -36,3 +36,24 @@ def fortran_backend():
             pytest.fail("the Fortran neighbour backend is required (NEMD_REQUIRE_FORTRAN=1) but not built")
         pytest.skip("Fortran neighbour backend not built (run `make fortran`)")
     return "fortran"
+
+
+# Reference comparisons (n2p2, MDAnalysis, vesin) run in float64; code that must work in
+# float32 is tested with explicit dtypes.
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(scope="session")
+def rpbe_model(water_dir):
+    from nemd.models import load
+
+    return load("bpnn", water_dir / "bpnn-rpbe-d3")
+
+
+@pytest.fixture(scope="session")
+def dft_frames(water_dir):
+    from nemd.io.n2p2 import read_input_data
+
+    return read_input_data(water_dir / "n2p2-reference" / "dft-rpbe-d3-20.input.data")

@@ -50,6 +50,12 @@ class NeighborList:
     n_pairs: jax.Array  # () int32
     r_list: float = dataclasses.field(metadata=dict(static=True), default=0.0)
     skin: float = dataclasses.field(metadata=dict(static=True), default=0.0)
+    #: Upper bound (bucketed) on the edges of any one receiver: the width of dense
+    #: per-atom neighbour layouts (``nemd.models.graph.dense_neighbors``).
+    max_neighbors: int = dataclasses.field(metadata=dict(static=True), default=0)
+    #: The same bound per kind of sender (e.g. element) when the list was built with
+    #: ``kinds``: lets models lay out neighbours per element without wasting slots.
+    max_neighbors_by_kind: tuple = dataclasses.field(metadata=dict(static=True), default=())
 
     @property
     def capacity(self) -> int:
@@ -59,6 +65,11 @@ class NeighborList:
     def cutoff(self) -> float:
         """The model cutoff this list guarantees (``r_list - skin``)."""
         return self.r_list - self.skin
+
+
+def neighbors_bucket(max_count: int) -> int:
+    """Bucketed bound on per-receiver edge counts: >= 10 % headroom, multiple of 8."""
+    return max(8, math.ceil(HEADROOM * max_count / 8) * 8)
 
 
 def padded_arrays(pairs: Pairs, capacity: int):
@@ -75,27 +86,49 @@ def padded_arrays(pairs: Pairs, capacity: int):
 
 
 def from_pairs(pairs: Pairs, reference_positions, r_list: float, skin: float,
-               capacity: int | None = None, device=None) -> NeighborList:
-    """Pad host ``pairs`` to ``capacity`` (default: its bucket) and put them on ``device``."""
+               capacity: int | None = None, max_neighbors: int | None = None,
+               kinds=None, max_neighbors_by_kind=(), device=None) -> NeighborList:
+    """Pad host ``pairs`` to ``capacity`` and put them on ``device``.
+
+    ``capacity`` and the ``max_neighbors*`` bounds default to the buckets of this list;
+    pass the previous list's values to keep shapes (and compiled code) when they still
+    fit. ``kinds`` (N,) small non-negative ints (e.g. element indices) adds
+    ``max_neighbors_by_kind``.
+    """
     capacity = capacity_bucket(len(pairs.senders)) if capacity is None else int(capacity)
+    most = int(np.bincount(pairs.receivers, minlength=1).max()) if len(pairs.receivers) else 0
+    if max_neighbors is None or most > max_neighbors:
+        max_neighbors = neighbors_bucket(most)
+    by_kind = ()
+    if kinds is not None:
+        kinds = np.asarray(kinds, dtype=np.int64)
+        n_kinds = int(kinds.max()) + 1 if kinds.size else 0
+        counts = np.bincount(pairs.receivers.astype(np.int64) * n_kinds + kinds[pairs.senders],
+                             minlength=kinds.size * n_kinds).reshape(-1, n_kinds)
+        most_by_kind = counts.max(axis=0) if counts.size else np.zeros(n_kinds, int)
+        previous = tuple(max_neighbors_by_kind) or (0,) * n_kinds
+        by_kind = tuple(int(old) if len(previous) == n_kinds and m <= old else neighbors_bucket(int(m))
+                        for m, old in zip(most_by_kind, previous))
     senders, receivers, shifts, mask = padded_arrays(pairs, capacity)
     put = lambda x: jax.device_put(x, device)  # noqa: E731
     return NeighborList(
         senders=put(senders), receivers=put(receivers), shifts=put(shifts), mask=put(mask),
         reference_positions=put(np.asarray(reference_positions)),
         n_pairs=put(np.int32(len(pairs.senders))), r_list=float(r_list), skin=float(skin),
+        max_neighbors=int(max_neighbors), max_neighbors_by_kind=by_kind,
     )
 
 
 def build_neighbor_list(positions, cell, pbc, cutoff: float, skin: float = 0.0, *,
-                        capacity: int | None = None, backend: str = "auto",
+                        capacity: int | None = None, kinds=None, backend: str = "auto",
                         n_threads: int | None = None) -> NeighborList:
-    """Build on the CPU with ``r_list = cutoff + skin`` and return a device ``NeighborList``."""
+    """Build on the CPU with ``r_list = cutoff + skin`` and return a device ``NeighborList``
+    (``kinds``: optional per-atom kinds for ``max_neighbors_by_kind``)."""
     if skin < 0:
         raise ValueError(f"skin must be >= 0 Å, got {skin}")
     host_positions = np.asarray(positions)
     pairs = build(host_positions, cell, pbc, cutoff + skin, backend=backend, n_threads=n_threads)
-    return from_pairs(pairs, host_positions, cutoff + skin, skin, capacity)
+    return from_pairs(pairs, host_positions, cutoff + skin, skin, capacity, kinds=kinds)
 
 
 def max_displacement(positions: jax.Array, nl: NeighborList) -> jax.Array:
