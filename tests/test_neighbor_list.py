@@ -45,11 +45,11 @@ def test_skin_criterion_is_jittable_and_exact():
     positions = np.zeros((4, 3)) + np.arange(4)[:, None]
     nl = build_neighbor_list(positions, None, False, cutoff=1.5, skin=1.0, backend="numba")
     moved = positions.copy()
-    moved[2] += [0.3, 0.4, 0.0]  # 0.5 Å: exactly skin / 2 -> must rebuild
+    moved[2] += [0.0, 0.5, 0.0]  # 0.5 Å: exactly skin / 2 -> must rebuild
     check = jax.jit(needs_rebuild)
     assert float(jax.jit(max_displacement)(jnp.asarray(moved), nl)) == pytest.approx(0.5)
     assert bool(check(jnp.asarray(moved), nl))
-    moved[2] = positions[2] + [0.3, 0.39, 0.0]
+    moved[2] = positions[2] + [0.0, 0.4999, 0.0]
     assert not bool(check(jnp.asarray(moved), nl))
 
 
