@@ -20,27 +20,10 @@ import time
 
 import numpy as np
 
-from nemd.data import water_data_dir
-from nemd.io import Structure, read_structure, replicate
+from benchmark_systems import liquid_water
 
 SIZES = [1536, 8640, 69120, 233280, 552960]
 PEERS = [("numba", 1), ("numba", 2), ("fortran", 1), ("fortran", 2), ("vesin", 1), ("ase", 1)]
-
-
-def water_box(n_atoms: int) -> Structure:
-    liquid = read_structure(water_data_dir() / "liquid-8640-rpbe-d3.lammps-data")
-    if n_atoms % liquid.n_atoms == 0:
-        k = round((n_atoms // liquid.n_atoms) ** (1 / 3))
-        if k**3 * liquid.n_atoms != n_atoms:
-            raise SystemExit(f"{n_atoms} atoms is not a cubic replica of the 8640-atom liquid")
-        return replicate(liquid, (k, k, k))
-    # Small end: a cube cut from the wrapped liquid at its density (molecules at the
-    # faces are cut; irrelevant for timing the search).
-    frac = np.linalg.solve(liquid.cell.T, liquid.positions.T).T % 1.0
-    wrapped = frac @ liquid.cell
-    side = (n_atoms / liquid.n_atoms * abs(np.linalg.det(liquid.cell))) ** (1 / 3)
-    inside = np.all(wrapped < side, axis=1)
-    return Structure(wrapped[inside], liquid.numbers[inside], np.eye(3) * side, np.ones(3, bool))
 
 
 def _max_rss_mb() -> float:
@@ -48,7 +31,7 @@ def _max_rss_mb() -> float:
 
 
 def worker(peer: str, threads: int, n_atoms: int, cutoff: float, repeats: int) -> dict:
-    s = water_box(n_atoms)
+    s = liquid_water(n_atoms)
     if peer in ("numba", "fortran"):
         from nemd.neighbors import build
 
@@ -93,8 +76,6 @@ def main() -> None:
         peer, threads, atoms, cutoff = args.worker
         print(json.dumps(worker(peer, int(threads), int(atoms), float(cutoff), args.repeats)))
         return
-    if water_data_dir() is None:
-        raise SystemExit("needs ../shared/data/water (or NEMD_DATA) for the liquid water structure")
     print(f"{'atoms':>7} {'rc/Å':>4} {'pairs':>10} {'backend':<10} {'thr':>3} {'time/s':>8} {'peak/MB':>8} {'vs vesin':>8}")
     for cutoff in args.cutoffs:
         for n_atoms in args.sizes:
