@@ -1,0 +1,65 @@
+"""Background construction of neighbour lists for the MD driver (DESIGN.md, streaming)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import jax
+import numpy as np
+
+from .builders import build
+from .neighbor_list import NeighborList, from_pairs
+
+
+class ListBuilder:
+    """Builds skin-buffered ``NeighborList``s on one background thread.
+
+    ``submit(positions)`` copies the (device) positions to the host and builds the list
+    with ``r_list = cutoff + skin`` there; the compiled builders release the GIL, so the
+    caller's thread keeps dispatching device work meanwhile. Shapes never shrink: each
+    list reuses the previous capacity and per-atom bounds when it fits, so jitted code
+    recompiles only when a list outgrows them.
+    """
+
+    def __init__(self, cell, pbc, cutoff: float, skin: float, *, kinds=None,
+                 backend: str = "auto", n_threads: int | None = None):
+        self.cell, self.pbc, self.cutoff, self.skin = cell, pbc, float(cutoff), float(skin)
+        self.kinds = None if kinds is None else np.asarray(kinds)
+        self.backend, self.n_threads = backend, n_threads
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemd-neighbors")
+        self._shape = dict(capacity=None, max_neighbors=None, max_neighbors_by_kind=())
+        self.build_seconds = 0.0  # CPU time spent building (wall, on the builder thread)
+        self.builds = 0
+
+    def _build(self, positions) -> NeighborList:
+        t0 = time.perf_counter()
+        host = np.asarray(jax.device_get(positions), dtype=np.float64)
+        pairs = build(host, self.cell, self.pbc, self.cutoff + self.skin, backend=self.backend,
+                      n_threads=self.n_threads)
+        shape = self._shape
+        capacity = shape["capacity"]
+        if capacity is not None and len(pairs.senders) > capacity:
+            capacity = None  # grow to the next bucket
+        nl = from_pairs(pairs, host, self.cutoff + self.skin, self.skin, capacity,
+                        shape["max_neighbors"], kinds=self.kinds,
+                        max_neighbors_by_kind=shape["max_neighbors_by_kind"])
+        self._shape = dict(capacity=nl.capacity, max_neighbors=nl.max_neighbors,
+                           max_neighbors_by_kind=nl.max_neighbors_by_kind)
+        self.build_seconds += time.perf_counter() - t0
+        self.builds += 1
+        return nl
+
+    def submit(self, positions) -> Future:
+        """Start building from ``positions`` (Å, unwrapped); returns a Future of the list.
+
+        Builds run one at a time in submission order, so shapes evolve deterministically.
+        """
+        return self._pool.submit(self._build, positions)
+
+    def build_now(self, positions) -> NeighborList:
+        """Build synchronously (same code and ordering as ``submit``)."""
+        return self.submit(positions).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,157 @@
+"""The MD driver: streamed lists, rollback on violations, conservation, restart, errors."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from nemd.md import MDSettings, Simulation, SimulationError
+from nemd.models.lennard_jones import LennardJones
+
+
+@pytest.fixture(scope="module")
+def argon():
+    """256 argon atoms, fcc at 5.4 Å, slightly perturbed (melts/relaxes at 120 K)."""
+    atoms = bulk("Ar", "fcc", a=5.4, cubic=True).repeat((4, 4, 4))
+    positions = atoms.positions + np.random.default_rng(0).normal(scale=0.05, size=atoms.positions.shape)
+    return atoms.numbers, positions, atoms.cell.array
+
+
+def simulate(argon, steps, **settings):
+    numbers, positions, cell = argon
+    defaults = dict(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", skin=0.4, chunk_steps=10)
+    sim = Simulation(LennardJones(), numbers, positions, cell, True, MDSettings(**{**defaults, **settings}))
+    reports = sim.run(steps)
+    sim.close()
+    return sim, reports
+
+
+@pytest.mark.parametrize("thermostat", ["nve", "nose-hoover", "langevin"])
+def test_async_and_sync_lists_give_identical_trajectories(argon, thermostat):
+    a, reports = simulate(argon, 200, thermostat=thermostat)
+    b, _ = simulate(argon, 200, thermostat=thermostat, neighbor_mode="sync")
+    assert reports[-1].rebuilds >= 5  # the lists really were streamed and replaced
+    np.testing.assert_array_equal(np.asarray(a.state.position), np.asarray(b.state.position))
+    np.testing.assert_array_equal(np.asarray(a.state.momentum), np.asarray(b.state.momentum))
+
+
+def test_violations_are_detected_and_recovered(argon):
+    """A tiny skin makes stale lists invalid within a chunk: every violation is rolled
+    back and redone with a fresh list, giving the trajectory of a run that never needed to."""
+    tight, reports = simulate(argon, 200, skin=0.15, chunk_steps=20)
+    assert reports[-1].violations > 5 and tight.step == 200
+    assert all(r.max_displacement < 0.075 for r in reports)  # no accepted step beyond skin/2
+    tight_sync, _ = simulate(argon, 200, skin=0.15, chunk_steps=20, neighbor_mode="sync")
+    np.testing.assert_array_equal(np.asarray(tight.state.position), np.asarray(tight_sync.state.position))
+    # Same physics as a comfortable skin (lists differ in padding only: rounding-level differences).
+    loose, loose_reports = simulate(argon, 200, skin=3.0, chunk_steps=20)
+    assert loose_reports[-1].violations == 0
+    np.testing.assert_allclose(np.asarray(tight.state.position), np.asarray(loose.state.position), atol=1e-8)
+
+
+def test_capacity_growth_recompiles_and_keeps_the_trajectory(argon):
+    numbers, positions, cell = argon
+    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", skin=0.4, chunk_steps=10)
+    runs = []
+    for mode in ("async", "sync"):
+        sim = Simulation(LennardJones(), numbers, positions, cell, True, dataclasses.replace(settings, neighbor_mode=mode))
+        # Force the smallest possible buffers: the next lists overflow them and must grow.
+        sim.builder._shape = dict(capacity=int(sim.nl.n_pairs), max_neighbors=1, max_neighbors_by_kind=(1,))
+        reports = sim.run(200)
+        runs.append(sim)
+        assert reports[-1].recompilations >= 1 and sim.nl.capacity > int(sim.nl.n_pairs)
+    np.testing.assert_array_equal(np.asarray(runs[0].state.position), np.asarray(runs[1].state.position))
+    reference, _ = simulate(argon, 200)
+    np.testing.assert_allclose(np.asarray(runs[0].state.position), np.asarray(reference.state.position), atol=1e-8)
+
+
+def test_nve_energy_conservation_lennard_jones(argon):
+    """Shifted-force LJ argon, 4 fs steps (~1/50 of the fastest vibration period).
+
+    Velocity Verlet conserves a shadow energy: over 1000 steps the conserved energy
+    fluctuates by ~1e-5 eV/atom and does not drift. Bound: 1e-4 eV/atom, 10x above what
+    was measured (docs/benchmarks.md) and ~3 % of kT at 120 K."""
+    sim, reports = simulate(argon, 1000, chunk_steps=50)
+    energies = np.array([r.conserved for r in reports]) / 256
+    drift = abs(energies[-1] - energies[0])
+    spread = energies.max() - energies.min()
+    assert drift < 1e-4 and spread < 1e-4
+    assert 40 < np.mean([r.temperature for r in reports]) < 140
+
+
+def test_restart_reproduces_uninterrupted_run(argon, tmp_path):
+    numbers, positions, cell = argon
+    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="langevin", skin=0.4, chunk_steps=10)
+    whole = Simulation(LennardJones(), numbers, positions, cell, True, settings)
+    whole.run(150)
+    first = Simulation(LennardJones(), numbers, positions, cell, True, settings)
+    first.run(70)
+    first.save_checkpoint(tmp_path / "run.npz")
+    second = Simulation.from_checkpoint(tmp_path / "run.npz", LennardJones())
+    assert second.step == 70
+    second.run(80)
+    np.testing.assert_array_equal(np.asarray(second.state.position), np.asarray(whole.state.position))
+    np.testing.assert_array_equal(np.asarray(second.state.rng), np.asarray(whole.state.rng))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplodingLJ(LennardJones):
+    """Energy and forces become NaN once any atom crosses x = wall (Å)."""
+
+    wall: float = 0.0
+
+    def energy_fn(self, species, cell=None):
+        base = super().energy_fn(species, cell)
+
+        def energy(R, neighbor, **kw):
+            return base(R, neighbor, **kw) + 1e-3 * jnp.sqrt(self.wall - jnp.max(R[:, 0]))
+
+        return energy
+
+
+def test_nan_energy_stops_with_the_step_and_keeps_the_last_good_state(argon):
+    numbers, positions, cell = argon
+    model = ExplodingLJ(wall=float(positions[:, 0].max()) + 0.05)
+    sim = Simulation(model, numbers, positions, cell, True, MDSettings(timestep_fs=4.0, temperature_K=120.0, chunk_steps=5))
+    with pytest.raises(SimulationError, match=r"non-finite forces or positions at step (\d+)") as info:
+        sim.run(500)
+    assert 0 < info.value.step <= 500 and sim.step < info.value.step
+    assert np.all(np.isfinite(np.asarray(sim.state.position))) and np.all(np.isfinite(np.asarray(sim.state.force)))
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(timestep_fs=0.0), "timestep must be positive"),
+    (dict(timestep_fs=-1.0), "timestep must be positive"),
+    (dict(temperature_K=-5.0), "temperature must be positive"),
+    (dict(temperature_K=0.0), "temperature must be positive"),
+    (dict(thermostat="berendsen"), "unknown thermostat"),
+    (dict(neighbor_mode="gpu"), "unknown neighbor_mode"),
+    (dict(skin=0.0), "skin must be positive"),
+    (dict(chunk_steps=0), "chunk_steps"),
+    (dict(tau_fs=-10.0), "time constant"),
+])
+def test_bad_settings(argon, settings, message):
+    numbers, positions, cell = argon
+    with pytest.raises(ValueError, match=message):
+        Simulation(LennardJones(), numbers, positions, cell, True, MDSettings(**settings))
+
+
+def test_bad_structures(argon):
+    numbers, positions, cell = argon
+    with pytest.raises(ValueError, match="do not match"):
+        Simulation(LennardJones(), numbers[:-1], positions, cell)
+    bad = positions.copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        Simulation(LennardJones(), numbers, bad, cell)
+    bad = positions.copy()
+    bad[7] = bad[2] + 0.1
+    with pytest.raises(ValueError, match="atoms 2 and 7 overlap"):
+        Simulation(LennardJones(), numbers, bad, cell)
+
+
+def test_static_list_with_too_small_skin_fails_clearly(argon):
+    with pytest.raises(SimulationError, match="static list: increase the skin"):
+        simulate(argon, 200, skin=0.05, neighbor_mode="static")
