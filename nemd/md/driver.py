@@ -57,7 +57,7 @@ class MDSettings:
     thermostat: str = "nose-hoover"
     #: Thermostat time constant: Nose–Hoover period / Langevin 1/friction (default 100 steps).
     tau_fs: float | None = None
-    chunk_steps: int = 20
+    chunk_steps: int = 10
     skin: float = 1.0  # Å
     neighbor_mode: str = "async"
     backend: str = "auto"
