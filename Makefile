@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FORTRAN_BUILT := nemd/neighbors/.fortran-built
 
-.PHONY: setup test test-slow fortran clean
+.PHONY: setup test test-slow fortran clean water
 
 setup: $(INSTALLED) fortran
 
@@ -37,3 +37,7 @@ test-slow: setup
 
 clean:
 	rm -rf $(VENV) $(FORTRAN_BUILT) nemd/neighbors/_fortran_nl*.so build *.egg-info
+
+# The main job: liquid-water NVT with the reference BPNN potential (a few minutes on 2 cores).
+water: setup
+	$(PY) simulations/water_nvt.py --atoms 512
