@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--step", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("rdf.csv"))
     parser.add_argument("--plot", type=Path, default=None, help="PNG figure")
-    parser.add_argument("--backend", default="auto", help="neighbour backend")
+    parser.add_argument("--threads", type=int, default=None, help="histogram threads (default: all cores)")
     args = parser.parse_args(argv)
     try:
         total = n_frames(args.trajectory)
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         with tqdm(total=len(indices), unit="frame", desc="RDF", disable=None) as bar:
             first = read_frames(args.trajectory, 0, 1)
             result = radial_distribution(frames_of(args.trajectory, indices), first.numbers, args.pairs,
-                                         args.rmax, args.bins, backend=args.backend, progress=bar.update)
+                                         args.rmax, args.bins, n_threads=args.threads, progress=bar.update)
         header = ["r"] + [f"{k}_{p.replace('-', '')}" for p in result.g for k in ("g", "n")]
         columns = [result.r] + [c for p in result.g for c in (result.g[p], result.coordination[p])]
         table = np.column_stack(columns)

@@ -245,7 +245,7 @@ class Simulation:
             if self._pending is None and mode != "static":
                 self._pending = self.builder.submit(start.position)
                 if mode == "sync":
-                    self._pending.result()  # build between chunks, no overlap
+                    self._next_list()  # build between chunks, no overlap (counted as waiting)
             state, status, observed, worst = self._chunk(start, self.nl, n)
             done, bad, nan = (int(x) for x in np.asarray(status))
             observed = np.asarray(observed)
