@@ -73,3 +73,25 @@ def test_list_stays_complete_within_half_skin():
 def test_negative_skin_rejected():
     with pytest.raises(ValueError, match="skin"):
         build_neighbor_list(np.zeros((2, 3)), None, False, cutoff=1.0, skin=-0.1)
+
+
+def test_dense_neighbor_tables_match_the_edge_list():
+    from nemd.models.graph import dense_neighbors, dense_neighbors_by_kind
+
+    rng = np.random.default_rng(2)
+    cell = np.diag([8.0, 9.0, 10.0])
+    positions = rng.uniform(0, 1, (120, 3)) @ cell
+    kinds = rng.integers(0, 2, 120)
+    nl = build_neighbor_list(positions, cell, True, cutoff=3.0, skin=0.3, kinds=kinds, backend="numba")
+    n = int(nl.n_pairs)
+    receivers, senders = np.asarray(nl.receivers[:n]), np.asarray(nl.senders[:n])
+    edges, valid = (np.asarray(x) for x in dense_neighbors(nl, 120))
+    assert edges.shape == (120, nl.max_neighbors)
+    for i in range(120):
+        np.testing.assert_array_equal(edges[i][valid[i]], np.flatnonzero(receivers == i))
+    for k, (edges_k, valid_k) in enumerate(dense_neighbors_by_kind(nl, 120, jnp.asarray(kinds), 2)):
+        edges_k, valid_k = np.asarray(edges_k), np.asarray(valid_k)
+        assert edges_k.shape[1] == nl.max_neighbors_by_kind[k]
+        for i in range(120):
+            expected = np.flatnonzero((receivers == i) & (kinds[senders] == k))
+            np.testing.assert_array_equal(edges_k[i][valid_k[i]], expected)

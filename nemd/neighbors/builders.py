@@ -10,7 +10,6 @@ output does not depend on the number of threads.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import NamedTuple
@@ -197,14 +196,3 @@ def build(positions, cell, pbc, cutoff, *, backend: str = "auto", n_threads: int
     if threads < 1:
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     return cell_list_pairs(positions, cell, pbc, cutoff, kernels, threads)
-
-
-def time_build(positions, cell, pbc, cutoff, backend, n_threads=1, repeats=3) -> float:
-    """Median wall time in seconds of ``build`` (after one warm-up call)."""
-    build(positions, cell, pbc, cutoff, backend=backend, n_threads=n_threads)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        build(positions, cell, pbc, cutoff, backend=backend, n_threads=n_threads)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
