@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from ..neighbors._numba_kernel import image_offset, row_segment
 from ..neighbors.builders import default_threads
 from ..neighbors.geometry import bin_atoms
 
@@ -46,12 +47,8 @@ def _histogram_slots(sorted_positions, sorted_kind, atom_bin_sorted, basis, bin_
             row_base = (w0 * n1 + w1) * n2
             c2 = lo
             while c2 <= hi:
-                w2 = c2 % n2
-                s2 = (c2 - w2) // n2
-                last = min(hi, c2 - w2 + n2 - 1)
-                d0 = s0 * basis[0, 0] + s1 * basis[1, 0] + s2 * basis[2, 0] - xi0
-                d1 = s0 * basis[0, 1] + s1 * basis[1, 1] + s2 * basis[2, 1] - xi1
-                d2 = s0 * basis[0, 2] + s1 * basis[1, 2] + s2 * basis[2, 2] - xi2
+                w2, s2, last = row_segment(c2, hi, n2)
+                d0, d1, d2 = image_offset(basis, s0, s1, s2, xi0, xi1, xi2)
                 self_image = s0 == 0 and s1 == 0 and s2 == 0
                 for p in range(bin_start[row_base + w2], bin_start[row_base + w2 + last - c2 + 1]):
                     kj = sorted_kind[p]

@@ -14,6 +14,25 @@ from __future__ import annotations
 from numba import njit
 
 
+@njit(nogil=True, cache=True, inline="always")
+def image_offset(basis, s0, s1, s2, x0, x1, x2):
+    """``(s0, s1, s2) @ basis - x``: where a periodic image of a bin sits relative to x.
+
+    Shared by the pair search and the RDF histogram so both test the same distances.
+    """
+    return (s0 * basis[0, 0] + s1 * basis[1, 0] + s2 * basis[2, 0] - x0,
+            s0 * basis[0, 1] + s1 * basis[1, 1] + s2 * basis[2, 1] - x1,
+            s0 * basis[0, 2] + s1 * basis[1, 2] + s2 * basis[2, 2] - x2)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def row_segment(c2, hi, n2):
+    """The part of a bin row [c2, hi] inside one periodic image along the third axis:
+    (wrapped start bin, image index, last unwrapped bin of the segment)."""
+    w2 = c2 % n2
+    return w2, (c2 - w2) // n2, min(hi, c2 - w2 + n2 - 1)
+
+
 @njit(nogil=True, cache=True)
 def search_slots(
     sorted_positions, sorted_index, atom_bin, basis, bin_start, n_bins, stencil, periodic,
@@ -66,12 +85,8 @@ def search_slots(
             row_base = (w0 * n1 + w1) * n2
             c2 = lo
             while c2 <= hi:  # one segment per periodic image along the third axis
-                w2 = c2 % n2
-                s2 = (c2 - w2) // n2
-                last = min(hi, c2 - w2 + n2 - 1)
-                d0 = s0 * basis[0, 0] + s1 * basis[1, 0] + s2 * basis[2, 0] - xi0
-                d1 = s0 * basis[0, 1] + s1 * basis[1, 1] + s2 * basis[2, 1] - xi1
-                d2 = s0 * basis[0, 2] + s1 * basis[1, 2] + s2 * basis[2, 2] - xi2
+                w2, s2, last = row_segment(c2, hi, n2)
+                d0, d1, d2 = image_offset(basis, s0, s1, s2, xi0, xi1, xi2)
                 zero_shift = s0 == 0 and s1 == 0 and s2 == 0
                 shift_key = ((s0 + half) * key_base + (s1 + half)) * key_base + (s2 + half)
                 for p in range(bin_start[row_base + w2], bin_start[row_base + w2 + last - c2 + 1]):
