@@ -71,7 +71,7 @@ def test_nve_energy_conservation_lennard_jones(argon):
     """Shifted-force LJ argon, 4 fs steps (~1/50 of the fastest vibration period).
 
     Velocity Verlet conserves a shadow energy: measured over 1000 steps, drift 1.1e-6 and
-    spread 2.5e-6 eV/atom (docs/benchmarks.md). Bound 2e-5 eV/atom: ~8x the measurement,
+    spread 2.8e-6 eV/atom (simulations/nve_check.py). Bound 2e-5 eV/atom: ~8x the measurement,
     0.2 % of kT at 120 K; a wrong force (sign, missing pair, stale list) breaks it by orders."""
     sim, reports = simulate(argon, 1000, chunk_steps=50)
     energies = np.array([r.conserved for r in reports]) / 256
@@ -160,7 +160,7 @@ def test_static_list_with_too_small_skin_fails_clearly(argon):
 def test_nve_energy_conservation_bpnn_water(rpbe_model, dft_frames):
     """48 RPBE-D3 water atoms, 0.5 fs steps (1/18 of the O-H stretch period), 1000 steps.
 
-    Measured: drift 8.4e-5, spread 2.3e-4 eV/atom (docs/benchmarks.md). Bound 1e-3 eV/atom
+    Measured: drift 8.4e-5, spread 2.3e-4 eV/atom (simulations/nve_check.py). Bound 1e-3 eV/atom
     (4 % of kT at 300 K): ~4x the spread; a stale list or a wrong force gives >> 1e-2."""
     s = dft_frames[1].structure
     settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="nve", skin=1.0)
