@@ -169,3 +169,20 @@ def test_nve_energy_conservation_bpnn_water(rpbe_model, dft_frames):
     energies = np.array([r.conserved for r in reports]) / s.n_atoms
     assert abs(energies[-1] - energies[0]) < 1e-3 and energies.max() - energies.min() < 1e-3
     assert reports[-1].rebuilds > 10  # streamed lists were in use throughout
+
+
+def test_float32_dynamics_and_minimisation_with_x64_enabled(argon):
+    """float32 runs (the default for users) must work when x64 is on (float64 list references)."""
+    from nemd.md.minimize import fire_minimize
+
+    numbers, positions, cell = argon
+    relaxed = fire_minimize(LennardJones(), numbers, positions, cell, True, fmax=1e-3, max_steps=20, skin=0.4,
+                            dtype=jnp.float32)
+    assert relaxed.steps > 0 and np.isfinite(relaxed.energy)
+    sim = Simulation(LennardJones(), numbers, relaxed.positions, cell, True,
+                     MDSettings(timestep_fs=4.0, temperature_K=120.0, skin=0.4, chunk_steps=10),
+                     dtype=jnp.float32)
+    reports = sim.run(50)
+    sim.close()
+    assert sim.state.position.dtype == jnp.float32 and sim.step == 50
+    assert np.isfinite(reports[-1].temperature) and reports[-1].max_displacement > 0

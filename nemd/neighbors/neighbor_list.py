@@ -132,9 +132,13 @@ def build_neighbor_list(positions, cell, pbc, cutoff: float, skin: float = 0.0, 
 
 
 def max_displacement(positions: jax.Array, nl: NeighborList) -> jax.Array:
-    """Largest distance (Å) any atom has moved since the list was built (unwrapped positions)."""
+    """Largest distance (Å) any atom has moved since the list was built (unwrapped positions).
+
+    Returned in the dtype of ``positions`` (the reference may be float64 when float32
+    dynamics runs with x64 enabled), so it can live in a jitted loop carry.
+    """
     delta = positions - nl.reference_positions
-    return jnp.sqrt(jnp.max(jnp.sum(delta * delta, axis=-1), initial=0.0))
+    return jnp.sqrt(jnp.max(jnp.sum(delta * delta, axis=-1), initial=0.0)).astype(positions.dtype)
 
 
 def needs_rebuild(positions: jax.Array, nl: NeighborList, skin: float | None = None) -> jax.Array:
