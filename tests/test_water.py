@@ -31,6 +31,14 @@ def test_water_box_geometry_and_density(n):
     assert np.all(molecule[pairs.senders] == molecule[pairs.receivers])  # no intermolecular contacts < 1.6 Å
 
 
+def test_water_box_packs_every_small_size():
+    """Sizes whose simple cubic grid has spare sites (e.g. 28 molecules) used to fail."""
+    for n in range(1, 41):
+        for seed in range(4):
+            s = water_box(n, seed=seed)
+            assert s.n_atoms == 3 * n
+
+
 def test_atoms_to_molecules():
     assert molecules_for_atoms(512) == 171 and molecules_for_atoms(1536) == 512 and molecules_for_atoms(2) == 1
     with pytest.raises(ValueError):

@@ -27,13 +27,37 @@ def _random_rotation(rng) -> np.ndarray:
     return q if np.linalg.det(q) > 0 else -q
 
 
+_LATTICE_BASES = {  # fractional basis of the cubic cell: sc, bcc, fcc
+    "sc": np.array([[0.5, 0.5, 0.5]]),
+    "bcc": np.array([[0.25, 0.25, 0.25], [0.75, 0.75, 0.75]]),
+    "fcc": np.array([[0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75], [0.25, 0.75, 0.75]]),
+}
+
+
+def _lattice_sites(n: int) -> np.ndarray:
+    """Fractional coordinates of the cubic lattice with the fewest sites >= n.
+
+    At fixed density, fewer spare sites means wider spacing; fcc wins ties (widest).
+    """
+    best = None
+    for basis in _LATTICE_BASES.values():
+        k = int(np.ceil((n / len(basis)) ** (1 / 3) - 1e-9))
+        if best is None or len(basis) * k**3 <= len(best[0]) * best[1] ** 3:
+            best = basis, k
+    basis, k = best
+    grid = np.stack(np.meshgrid(*[np.arange(k)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    return ((grid + basis) / k).reshape(-1, 3)
+
+
 def water_box(n_molecules: int, density: float = 0.997, seed: int = 0, max_tries: int = 200) -> Structure:
     """A cubic periodic box of ``n_molecules`` rigid water molecules at ``density`` (g/cm^3).
 
-    Molecules (O–H 0.9572 Å, H–O–H 104.52°) sit on the sites of a simple cubic grid
-    (a random subset when the grid has spare sites), each with a random orientation,
-    re-drawn until no atom is closer than 1.6 Å to an atom of another molecule. Atoms
-    are ordered O, H, H per molecule. Raises ValueError if no such packing is found.
+    Molecules (O–H 0.9572 Å, H–O–H 104.52°) sit on the sites of a simple cubic, bcc or
+    fcc lattice (whichever has the fewest sites >= n, so that sites stay about 3 Å
+    apart; a random subset when there are spare sites), each with a random orientation,
+    re-drawn until no atom is closer than 1.6 Å to an atom of another molecule (a site
+    where that fails is skipped for a spare one). Atoms are ordered O, H, H per molecule.
+    Raises ValueError if no such packing is found.
     """
     if int(n_molecules) < 1:
         raise ValueError(f"need at least one water molecule, got {n_molecules}")
@@ -42,12 +66,13 @@ def water_box(n_molecules: int, density: float = 0.997, seed: int = 0, max_tries
     n = int(n_molecules)
     rng = np.random.default_rng(seed)
     side = (n * WATER_MASS * AMU_PER_A3_IN_G_PER_CM3 / density) ** (1 / 3)
-    per_axis = int(np.ceil(n ** (1 / 3) - 1e-9))
-    grid = np.stack(np.meshgrid(*[np.arange(per_axis)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    sites = (grid[rng.permutation(len(grid))[:n]] + 0.5) * (side / per_axis)
+    fractional = _lattice_sites(n)
+    sites = fractional[rng.permutation(len(fractional))] * side
     template = _molecule() - _molecule().mean(axis=0) * [1, 1, 1]
     placed = np.zeros((0, 3))
     for site in sites:
+        if len(placed) == 3 * n:
+            break
         for _ in range(max_tries):
             atoms = site + template @ _random_rotation(rng).T
             if placed.size == 0:
@@ -57,8 +82,10 @@ def water_box(n_molecules: int, density: float = 0.997, seed: int = 0, max_tries
             if np.sqrt((delta**2).sum(-1)).min() >= MIN_INTERMOLECULAR:
                 break
         else:
-            raise ValueError(f"could not place {n} water molecules at {density} g/cm^3 without overlaps")
+            continue  # crowded site: try a spare one
         placed = np.vstack([placed, atoms])
+    if len(placed) < 3 * n:
+        raise ValueError(f"could not place {n} water molecules at {density} g/cm^3 without overlaps")
     numbers = np.tile([8, 1, 1], n)
     return Structure(placed, numbers, np.eye(3) * side, np.ones(3, bool))
 

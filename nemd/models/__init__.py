@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-MODELS = ("bpnn",)
+MODELS = ("bpnn", "nemp", "nemp-small")
 
 
-def load(name: str, directory=None, **kwargs):
+def load(name: str, directory=None, *, params_path=None, preset: str | None = None, seed: int = 0, **kwargs):
     """Load a model by name.
 
-    ``load("bpnn", directory)``: a Behler–Parrinello potential in n2p2/RuNNer format.
+    * ``load("bpnn", directory)``: a Behler–Parrinello potential in n2p2/RuNNer format.
+    * ``load("nemp", params_path=None, preset="nemp")``: an NEMP model from a parameter
+      file written by ``model.save``, or random (untrained) weights for ``preset``
+      (``"nemp"`` or ``"nemp-small"``; ``load("nemp-small")`` is the same as
+      ``load("nemp", preset="nemp-small")``), initialised from ``seed``.
     """
     if name == "bpnn":
         if directory is None:
@@ -16,4 +20,12 @@ def load(name: str, directory=None, **kwargs):
         from .bpnn import load as load_bpnn
 
         return load_bpnn(directory, **kwargs)
+    if name in ("nemp", "nemp-small"):
+        from .nemp import load as load_nemp
+
+        if name == "nemp-small" and preset not in (None, "nemp-small"):
+            raise ValueError(f"load('nemp-small', preset={preset!r}): conflicting presets")
+        if name == "nemp-small":
+            preset = "nemp-small"
+        return load_nemp(params_path, preset=preset, seed=seed)
     raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}")

@@ -1,0 +1,48 @@
+"""One-file parameter storage for the flax models: metadata + parameters in msgpack."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import serialization
+
+FORMAT = "nemd-params-1"
+
+
+def save_params(path, metadata: dict, params) -> Path:
+    """Write ``{"format", "metadata", "params"}`` atomically to ``path`` (msgpack).
+
+    ``metadata`` must hold plain JSON-like values (model name, preset, cutoff, species,
+    nemd version, ...); ``params`` is a pytree of arrays, stored as float32/float64 numpy.
+    """
+    path = Path(path)
+    payload = {"format": FORMAT, "metadata": dict(metadata),
+               "params": jax.tree_util.tree_map(np.asarray, serialization.to_state_dict(params))}
+    data = serialization.msgpack_serialize(payload)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_params(path) -> tuple[dict, dict]:
+    """``(metadata, params)`` from a file written by ``save_params``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameter file {path} does not exist")
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+    except Exception as exc:  # msgpack raises several types for foreign or truncated files
+        raise ValueError(f"{path} is not a nemd parameter file ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a nemd parameter file (format {FORMAT!r} expected)")
+    return payload["metadata"], payload["params"]
