@@ -5,7 +5,13 @@ peak memory (max RSS growth from building the list, compiling and evaluating, ov
 process after imports and reading the structure) and thread count are its own.
 Reports microseconds per atom per evaluation (median of repeats after compilation).
 
-    python simulations/model_benchmark.py --models bpnn --sizes 1536 8640 --threads 1 2
+Models: ``bpnn`` (RPBE-D3, needs ../shared), ``nemp``, ``nemp-small``, ``facet``,
+``facet-small`` (random weights: speed does not depend on their values) and their
+edge-equivariant peers from JAX-MD, ``nequip-<preset>``: ``jax_md.energy.nequip_neighbor_list``
+configured like that preset (cutoff, layers, node irreps, edge harmonics), fed the same CPU
+edge list (JAX-MD's own list builder is not timed). Ratios peer/model are printed at the end.
+
+    python simulations/model_benchmark.py --models nemp nequip-nemp --sizes 1536 8640 --threads 1
 """
 
 from __future__ import annotations
@@ -27,12 +33,97 @@ def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+GRAPH_MODELS = ("nemp", "nemp-small", "facet", "facet-small")
+PEERS = {f"nequip-{name}": name for name in GRAPH_MODELS}  # JAX-MD peer -> the preset it mirrors
+
+
+class JaxMDNequIP:
+    """JAX-MD's NequIP sized like an NEMP or Facet preset, as an nemd model (random weights).
+
+    Same cutoff, layers and edge harmonics; node irreps: ``channels`` copies of every l up
+    to lmax_node (NEMP) or Facet's hidden irreps; radial MLP width as NEMP's edge networks
+    (64 for Facet). Edges come from the nemd ``NeighborList`` through a featurizer, in
+    JAX-MD's jraph layout (padding edges point at an extra node) and sign convention
+    (receiver minus sender).
+    """
+
+    def __init__(self, preset: str):
+        import jax
+        from jax_md import energy, space
+        from jax_md.nn import nequip
+
+        from nemd.models import load
+
+        p = load(preset).config
+        cfg = nequip.default_config()
+        parity = "eoeoeo"
+        cfg.r_max = p.cutoff
+        cfg.n_elements = len(p.species)
+        cfg.sh_irreps = " + ".join(f"1x{l}{parity[l]}" for l in range(p.lmax + 1))
+        if preset.startswith("nemp"):
+            cfg.graph_net_steps = p.n_layers
+            cfg.hidden_irreps = " + ".join(f"{p.channels}x{l}{parity[l]}" for l in range(p.lmax_node + 1))
+            cfg.radial_net_n_hidden = p.edge_hidden
+            cfg.n_neighbors = p.avg_neighbors
+        else:
+            cfg.graph_net_steps = p.n_blocks
+            cfg.hidden_irreps = p.hidden
+            cfg.radial_net_n_hidden = 64
+            cfg.n_neighbors = float(np.interp(p.cutoff, *zip(*p.degree_table)))
+        cfg.shift, cfg.scale = 0.0, 1.0
+        self.cutoff, self.species = p.cutoff, p.species
+        displacement, _ = space.free()
+        _, self._init, self._energy = energy.nequip_neighbor_list(
+            displacement, None, cfg, neighbor_list_fn=lambda *a, **k: None,  # lists come from nemd
+            featurizer_fn=lambda _: self._featurize)
+        self._key = jax.random.PRNGKey(0)
+
+    @staticmethod
+    def _featurize(atoms, position, neighbor, cell=None):
+        import jax.numpy as jnp
+        import jraph
+
+        from nemd.neighbors import edge_vectors
+
+        n = position.shape[0]
+        vec = -edge_vectors(position, neighbor, cell)  # receiver - sender, as JAX-MD
+        pad = lambda x: jnp.concatenate([x, jnp.zeros((1,) + x.shape[1:], x.dtype)])  # noqa: E731
+        return jraph.GraphsTuple(
+            nodes=pad(atoms), edges=jnp.where(neighbor.mask[:, None], vec, 1.0),
+            receivers=jnp.where(neighbor.mask, neighbor.receivers, n),
+            senders=jnp.where(neighbor.mask, neighbor.senders, n),
+            globals=None, n_node=jnp.array([n, 1]),
+            n_edge=jnp.array([neighbor.n_pairs, neighbor.mask.shape[0] - neighbor.n_pairs]))
+
+    def kinds(self, numbers):
+        return np.array([{1: 0, 8: 1}[int(z)] for z in numbers])
+
+    def energy_fn(self, numbers, cell):
+        import jax
+        import jax.numpy as jnp
+
+        atoms = jax.nn.one_hot(self.kinds(numbers), len(self.species))
+        box = jnp.asarray(cell)
+        params = {}
+
+        def energy(R, neighbor):
+            if not params:  # initialise on first use (shapes only depend on the irreps)
+                params["p"] = self._init(self._key, R, neighbor, atoms=atoms.astype(R.dtype), cell=box)
+            return self._energy(params["p"], R, neighbor, atoms=atoms.astype(R.dtype), cell=box.astype(R.dtype))
+
+        return energy
+
+
 def build_model(name: str):
     from nemd.data import water_data_dir
     from nemd.models import load
 
     if name == "bpnn":
         return load("bpnn", water_data_dir() / "bpnn-rpbe-d3")
+    if name in GRAPH_MODELS:
+        return load(name)
+    if name in PEERS:
+        return JaxMDNequIP(PEERS[name])
     raise SystemExit(f"unknown model {name}")
 
 
@@ -79,6 +170,7 @@ def main() -> None:
         return
     print(f"{'model':<10} {'atoms':>6} {'thr':>3} {'time/s':>8} {'µs/atom':>8} {'compile/s':>9} "
           f"{'peak/MB':>8} {'rss/MB':>7}")
+    results = {}
     for name in args.models:
         for n_atoms in args.sizes:
             for threads in args.threads:
@@ -90,8 +182,17 @@ def main() -> None:
                     print(f"{name:<10} {n_atoms:>6} {threads:>3} failed: {proc.stderr.strip().splitlines()[-1:]}")
                     continue
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
+                results[name, n_atoms, threads] = r
                 print(f"{name:<10} {r['atoms']:>6} {threads:>3} {r['time']:>8.3f} {r['us_per_atom']:>8.1f} "
                       f"{r['compile']:>9.1f} {r['peak_mb']:>8.0f} {r['rss_mb']:>7.0f}", flush=True)
+    pairs = [(peer, model, n, t) for (peer, n, t) in results for model in [PEERS.get(peer)]
+             if (model, n, t) in results]
+    if pairs:
+        print("\nratios peer / model (time per evaluation, peak memory)")
+        for peer, model, n, t in pairs:
+            a, b = results[peer, n, t], results[model, n, t]
+            print(f"{peer:<19} / {model:<12} {n:>6} atoms {t} thr: time x{a['time'] / b['time']:.2f}, "
+                  f"memory x{a['peak_mb'] / max(b['peak_mb'], 1):.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-MODELS = ("bpnn", "nemp", "nemp-small")
+MODELS = ("bpnn", "nemp", "nemp-small", "facet", "facet-small")
 
 
 def load(name: str, directory=None, *, params_path=None, preset: str | None = None, seed: int = 0, **kwargs):
@@ -13,6 +13,8 @@ def load(name: str, directory=None, *, params_path=None, preset: str | None = No
       file written by ``model.save``, or random (untrained) weights for ``preset``
       (``"nemp"`` or ``"nemp-small"``; ``load("nemp-small")`` is the same as
       ``load("nemp", preset="nemp-small")``), initialised from ``seed``.
+    * ``load("facet", params_path=None, preset="facet")``: the same for Facet
+      (``"facet"``, ``"facet-small"``).
     """
     if name == "bpnn":
         if directory is None:
@@ -20,12 +22,14 @@ def load(name: str, directory=None, *, params_path=None, preset: str | None = No
         from .bpnn import load as load_bpnn
 
         return load_bpnn(directory, **kwargs)
-    if name in ("nemp", "nemp-small"):
-        from .nemp import load as load_nemp
-
-        if name == "nemp-small" and preset not in (None, "nemp-small"):
-            raise ValueError(f"load('nemp-small', preset={preset!r}): conflicting presets")
-        if name == "nemp-small":
-            preset = "nemp-small"
-        return load_nemp(params_path, preset=preset, seed=seed)
+    if name in ("nemp", "nemp-small", "facet", "facet-small"):
+        if name.endswith("-small"):
+            if preset not in (None, name):
+                raise ValueError(f"load({name!r}, preset={preset!r}): conflicting presets")
+            preset = name
+        if name.startswith("nemp"):
+            from .nemp import NEMPModel as model_class
+        else:
+            from .facet import FacetModel as model_class
+        return model_class.load(params_path, preset=preset, seed=seed)
     raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}")

@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import cached_property
+from typing import ClassVar
 
 import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_numbers
 
-from .. import __version__
-from .graph import (DenseGraph, dense_graph, polynomial_envelope, safe_norm, sinc_basis,
-                    spherical_harmonics, unit_vectors)
-from .params_io import load_params, save_params
+from .flax_model import GraphModel
+from .graph import polynomial_envelope, safe_norm, sinc_basis, spherical_harmonics, unit_vectors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,111 +215,18 @@ class NEMP(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class NEMPModel:
+class NEMPModel(GraphModel):
     """An NEMP network with its parameters; ``energy_fn(species, cell)`` for MD."""
 
     config: NEMPConfig
-    params: dict
-    preset: str | None = None
+    name: ClassVar[str] = "nemp"
+    presets: ClassVar[dict] = PRESETS
+    config_class: ClassVar[type] = NEMPConfig
 
-    @classmethod
-    def init(cls, config: NEMPConfig | str = "nemp", seed: int = 0) -> "NEMPModel":
-        """Random (untrained) parameters for a preset name or a config."""
-        preset = config if isinstance(config, str) else None
-        if preset is not None:
-            if preset not in PRESETS:
-                raise ValueError(f"unknown NEMP preset {preset!r}; available: {', '.join(PRESETS)}")
-            config = PRESETS[preset]
-        k = 4  # a tiny placeholder graph: parameter shapes do not depend on it
-        vectors = jnp.tile(jnp.array([[1.0, 0.5, 0.2]]), (2, k, 1)) * jnp.arange(1, k + 1)[None, :, None] * 0.3
-        neighbors = jnp.array([[1] * k, [0] * k], jnp.int32)
-        params = NEMP(config).init(jax.random.PRNGKey(seed), vectors, jnp.ones((2, k), bool), neighbors,
-                                   jnp.zeros(2, jnp.int32))["params"]
-        return cls(config, params, preset)
-
-    @property
-    def cutoff(self) -> float:
-        return self.config.cutoff
-
-    @cached_property
-    def module(self) -> NEMP:
+    def make_module(self) -> NEMP:
         return NEMP(self.config)
-
-    @property
-    def n_parameters(self) -> int:
-        return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(self.params))
-
-    def kinds(self, species) -> np.ndarray:
-        """Indices into ``config.species`` of atomic numbers or element symbols."""
-        species = np.asarray(species)
-        symbols = species if species.dtype.kind in "US" else \
-            np.array([chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}"
-                      for z in species.ravel().astype(int).tolist()])
-        index = {s: k for k, s in enumerate(self.config.species)}
-        unknown = sorted(set(symbols.tolist()) - set(index))
-        if unknown:
-            raise ValueError(f"species {', '.join(unknown)} not in this NEMP model "
-                             f"(it knows {', '.join(self.config.species)})")
-        return np.array([index[s] for s in symbols.tolist()], np.int32)
-
-    def atomic_energies(self, positions: jax.Array, kinds, graph: DenseGraph) -> jax.Array:
-        """Per-atom energies (eV) in the dtype of ``positions`` (Å)."""
-        params = jax.tree_util.tree_map(lambda p: p.astype(positions.dtype), self.params)
-        vectors = graph.edge_vectors(positions)
-        return self.module.apply({"params": params}, vectors, graph.valid, graph.neighbors,
-                                 jnp.asarray(kinds, jnp.int32))
-
-    def graph_energies(self, positions: jax.Array, kinds, graph: DenseGraph) -> jax.Array:
-        """Energy (eV) of every structure of a batched graph, ``(graph.n_graphs,)``."""
-        return jax.ops.segment_sum(self.atomic_energies(positions, kinds, graph), graph.graph_index,
-                                   num_segments=graph.n_graphs)
-
-    def energy_fn(self, species, cell=None):
-        """``energy(R, neighbor=nl, cell=...) -> eV`` for JAX-MD (DESIGN.md contract)."""
-        kinds = jnp.asarray(self.kinds(species))
-        n_atoms = kinds.shape[0]
-        cell = None if cell is None else np.asarray(cell, np.float64)
-
-        def energy(R, neighbor, **kwargs):
-            if R.shape[0] != n_atoms:
-                raise ValueError(f"positions have {R.shape[0]} atoms, the energy function {n_atoms}")
-            if neighbor.r_list and neighbor.r_list < self.cutoff:
-                raise ValueError(f"neighbour list cutoff {neighbor.r_list} Å is below the model cutoff "
-                                 f"{self.cutoff} Å")
-            box = kwargs.get("cell", cell)
-            graph = dense_graph(neighbor, n_atoms, None if box is None else jnp.asarray(box, R.dtype))
-            return jnp.sum(self.atomic_energies(R, kinds, graph))
-
-        return energy
-
-    def metadata(self) -> dict:
-        return {"model": "nemp", "preset": self.preset, "version": __version__,
-                "config": {**dataclasses.asdict(self.config), "species": list(self.config.species)}}
-
-    def save(self, path):
-        """Write parameters and metadata (model, preset, cutoff, species, version) to one file."""
-        return save_params(path, self.metadata(), self.params)
 
 
 def load(params_path=None, preset: str | None = None, seed: int = 0) -> NEMPModel:
-    """A saved model (``params_path``) or, without one, random weights for ``preset``.
-
-    No trained NEMP weights ship yet: without ``params_path`` the model is untrained and
-    only good for tests and benchmarks.
-    """
-    if params_path is None:
-        return NEMPModel.init(preset or "nemp", seed)
-    metadata, params = load_params(params_path)
-    if metadata.get("model") != "nemp":
-        raise ValueError(f"{params_path} holds a {metadata.get('model')!r} model, not 'nemp'")
-    config = dict(metadata["config"])
-    config["species"] = tuple(config["species"])
-    model = NEMPModel(NEMPConfig(**config), params, metadata.get("preset"))
-    if preset is not None and preset != model.preset:
-        raise ValueError(f"{params_path} holds preset {model.preset!r}, not {preset!r}")
-    reference = NEMPModel.init(model.config)
-    if jax.tree_util.tree_structure(reference.params) != jax.tree_util.tree_structure(params) or any(
-            a.shape != b.shape for a, b in zip(jax.tree_util.tree_leaves(reference.params),
-                                               jax.tree_util.tree_leaves(params))):
-        raise ValueError(f"{params_path}: parameters do not match the stored configuration")
-    return model
+    """A saved NEMP model or random (untrained) weights for ``preset`` (default "nemp")."""
+    return NEMPModel.load(params_path, preset, seed)

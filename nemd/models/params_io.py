@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ def save_params(path, metadata: dict, params) -> Path:
     nemd version, ...); ``params`` is a pytree of arrays, stored as float32/float64 numpy.
     """
     path = Path(path)
-    payload = {"format": FORMAT, "metadata": dict(metadata),
+    payload = {"format": FORMAT, "metadata": json.loads(json.dumps(metadata)),  # tuples -> lists
                "params": jax.tree_util.tree_map(np.asarray, serialization.to_state_dict(params))}
     data = serialization.msgpack_serialize(payload)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=path.name, suffix=".tmp")

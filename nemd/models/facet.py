@@ -1,0 +1,303 @@
+"""Facet: spline radial filters, S2-MLP-Mixer self-interaction, trainable cutoff
+(Miklaucic et al., "Facet: highly efficient E(3)-equivariant networks for interatomic
+potentials").
+
+Per block: an interaction (edge harmonics ⊗ sender features by Clebsch–Gordan tensor
+product, each output irrep weighted by a *spline* filter — a linear map of a Bessel basis
+with trainable frequencies times a smooth envelope at the trainable ``r_max`` — summed and
+divided by ``k(r_max)^0.7``, plus a linear self-connection), then a self-interaction (the
+S2-MLP-Mixer: channel mixing, projection of the irreps on an 18 x 17 spherical grid, an MLP
+per grid point within heads of channels, projection back; scalars through their own MLP).
+Each layer is followed by an equivariant layer norm and a residual connection whose layer
+scale starts at zero. The last block keeps scalars only and uses a plain MLP. Readout: a
+linear head per atom, species-wise scale and shift, a global scale and shift.
+
+Features are e3nn ``IrrepsArray``s; neighbours come as a dense per-atom table
+(``nemd.models.graph.DenseGraph``). Lengths Å, energies eV.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import e3nn_jax as e3nn
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .flax_model import GraphModel
+from .graph import polynomial_envelope, safe_norm, sinc_basis, unit_vectors
+
+#: Water has ~0.1003 atoms/Å^3; without structure the mean count within r is rho 4/3 pi r^3.
+#: Presets use this as k(r_max); ``average_degree_table`` measures it on training data.
+WATER_DEGREES = tuple((r, 0.1003 * 4.0 / 3.0 * math.pi * r**3) for r in (2.0, 3.0, 4.0, 5.0, 6.0, 7.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class FacetConfig:
+    """Hyper-parameters of a Facet model (lengths in Å)."""
+
+    species: tuple[str, ...]
+    cutoff: float = 5.0  # the list cutoff; r_max is trained below it
+    r_max: float = 4.5  # initial r_max
+    hidden: str = "64x0e + 32x1o + 32x2e"  # node irreps between blocks
+    lmax: int = 2  # edge harmonics
+    n_blocks: int = 3  # the last one keeps scalars only
+    n_basis: int = 8  # Bessel functions of the spline filters
+    mixer_channels: int = 32  # irreps per l fed to the S2-MLP-Mixer
+    mixer_heads: int = 2
+    mixer_hidden: int = 32  # MLP width per head on the grid
+    grid: tuple[int, int] = (18, 17)  # (beta, alpha) points of the spherical grid
+    degree_table: tuple = WATER_DEGREES  # ((r_max, mean neighbour count), ...)
+    degree_power: float = 0.7
+    layer_scale_init: float = 0.0  # 0 as in the paper: every block starts as the identity
+    envelope_power: int = 6
+
+    def __post_init__(self):
+        if not 0 < self.r_max < self.cutoff:
+            raise ValueError(f"r_max ({self.r_max}) must be in (0, cutoff = {self.cutoff}) Å")
+        if self.mixer_channels % self.mixer_heads:
+            raise ValueError("mixer_channels must be a multiple of mixer_heads")
+        irreps = e3nn.Irreps(self.hidden)
+        if any(ir.p != (-1) ** ir.l for _, ir in irreps) or irreps.lmax > self.lmax:
+            raise ValueError(f"hidden irreps {self.hidden} must have parity (-1)^l and l <= lmax")
+
+
+PRESETS = {
+    # Facet-Small of the paper (~270k parameters, 3 blocks, 128 scalars) cut to what a
+    # two-element liquid needs: 64 scalars, 32 vectors and 32 l=2 irreps, 5 Å list cutoff
+    # with r_max starting at 4.5 Å (first O-O shell plus most of the second). ~109k
+    # parameters: 2 elements need far less embedding and width than 89-element MPTrj.
+    "facet": FacetConfig(species=("H", "O"), cutoff=5.0, r_max=4.5, hidden="64x0e + 32x1o + 32x2e",
+                         n_blocks=3, mixer_channels=32, mixer_heads=2, mixer_hidden=32),
+    # Half the channels and two blocks: the cheap variant for large systems (~15k parameters).
+    "facet-small": FacetConfig(species=("H", "O"), cutoff=4.5, r_max=4.0, hidden="32x0e + 16x1o + 16x2e",
+                               n_blocks=2, mixer_channels=16, mixer_heads=2, mixer_hidden=16),
+}
+
+
+def average_degree_table(structures, radii, *, backend: str = "auto") -> tuple:
+    """``((r, mean neighbour count within r), ...)`` over ``structures`` (for k(r_max))."""
+    from ..neighbors import build
+
+    out = []
+    for r in radii:
+        pairs = sum(build(s.positions, s.cell if np.any(s.pbc) else None, s.pbc, r, backend=backend)
+                    .senders.size for s in structures)
+        out.append((float(r), pairs / sum(s.n_atoms for s in structures)))
+    return tuple(out)
+
+
+def s2_irreps(lmax: int) -> e3nn.Irreps:
+    """One irrep of each l with the parity of spherical harmonics: a function on S2."""
+    return e3nn.Irreps.spherical_harmonics(lmax)
+
+
+def to_grid(x: e3nn.IrrepsArray, grid) -> jax.Array:
+    """(..., C, (lmax+1)^2) coefficients -> (..., C, beta, alpha) values on the sphere."""
+    return e3nn.to_s2grid(x, *grid, quadrature="gausslegendre", p_val=1, p_arg=-1).grid_values
+
+
+def from_grid(values: jax.Array, lmax: int, grid) -> e3nn.IrrepsArray:
+    """Inverse of ``to_grid`` for band-limited signals (Gauss–Legendre quadrature)."""
+    signal = e3nn.SphericalSignal(values, quadrature="gausslegendre", p_val=1, p_arg=-1)
+    return e3nn.from_s2grid(signal, s2_irreps(lmax))
+
+
+class S2MLPMixer(nn.Module):
+    """Equivariant nonlinearity: irreps -> spherical grid -> MLP per point (per head) -> irreps.
+
+    Input ``(N, C, (lmax+1)^2)`` coefficients of C functions on the sphere; the MLP mixes
+    the channels of one head at every grid point (same weights at every point, hence
+    rotation equivariant up to the grid's quadrature error).
+    """
+
+    lmax: int
+    heads: int
+    hidden: int
+    grid: tuple[int, int]
+
+    @nn.compact
+    def __call__(self, x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
+        n, c = x.shape[0], x.shape[1]
+        values = to_grid(x, self.grid)  # (N, C, B, A)
+        per_head = c // self.heads
+        values = values.reshape(n, self.heads, per_head, *self.grid)
+        w1 = self.param("w1", nn.initializers.normal(per_head**-0.5), (self.heads, per_head, self.hidden))
+        w2 = self.param("w2", nn.initializers.normal(self.hidden**-0.5), (self.heads, self.hidden, per_head))
+        hidden = jax.nn.silu(jnp.einsum("nhcba,hcd->nhdba", values, w1.astype(values.dtype)))
+        out = jnp.einsum("nhdba,hdc->nhcba", hidden, w2.astype(values.dtype)).reshape(n, c, *self.grid)
+        return from_grid(out, self.lmax, self.grid)
+
+
+def scale_irreps(x: e3nn.IrrepsArray, weights: jax.Array) -> e3nn.IrrepsArray:
+    """Multiply each irrep (all its 2l+1 components) by its own weight ``(..., num_irreps)``."""
+    sizes = np.array([ir.dim for mul, ir in x.irreps for _ in range(mul)])
+    per_component = jnp.repeat(weights, sizes, axis=-1, total_repeat_length=x.irreps.dim)
+    return e3nn.IrrepsArray(x.irreps, x.array * per_component)
+
+
+def match_irreps(x: e3nn.IrrepsArray, irreps: e3nn.Irreps) -> e3nn.IrrepsArray:
+    """``x`` laid out as ``irreps``: missing irreps are zeros, extra ones are dropped."""
+    have = {(mul, ir): chunk for (mul, ir), chunk in zip(x.irreps, x.chunks)}
+    return e3nn.from_chunks(irreps, [have.get((mul, ir)) for mul, ir in irreps], x.shape[:-1], x.dtype)
+
+
+def equivariant_layer_norm(x: e3nn.IrrepsArray, eps: float = 1e-6) -> e3nn.IrrepsArray:
+    """Scalars: zero mean, unit variance over channels. Each l > 0: divide by the RMS
+    norm of its irreps (rotation invariant), so every kind of irrep averages 1."""
+    chunks = []
+    for (mul, ir), chunk in zip(x.irreps, x.chunks):
+        if chunk is None:
+            chunks.append(None)
+            continue
+        if ir.l == 0:
+            centred = chunk - jnp.mean(chunk, axis=-2, keepdims=True)
+            chunks.append(centred * jax.lax.rsqrt(jnp.mean(centred**2, axis=(-2, -1), keepdims=True) + eps))
+        else:
+            mean_square = jnp.mean(jnp.sum(chunk**2, axis=-1), axis=-1)[..., None, None] / ir.dim
+            chunks.append(chunk * jax.lax.rsqrt(mean_square + eps))
+    return e3nn.from_chunks(x.irreps, chunks, x.shape[:-1], x.dtype)
+
+
+class ScaledResidual(nn.Module):
+    """``x + layer_scale * LN(update)``, layer scale per irrep channel (starts at zero)."""
+
+    init_scale: float
+
+    @nn.compact
+    def __call__(self, x: e3nn.IrrepsArray, update: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
+        update = equivariant_layer_norm(update)
+        scale = self.param("layer_scale", nn.initializers.constant(self.init_scale), (update.irreps.num_irreps,))
+        update = scale_irreps(update, scale.astype(update.dtype))
+        return update + match_irreps(x, update.irreps)
+
+
+class Interaction(nn.Module):
+    """Message passing: spline-weighted CG products of sender features and edge harmonics."""
+
+    config: FacetConfig
+    irreps_out: str
+
+    @nn.compact
+    def __call__(self, h, harmonics, radial, neighbors, norm):
+        cfg = self.config
+        messages = e3nn.tensor_product(h[neighbors], harmonics,
+                                       filter_ir_out=e3nn.Irreps(self.irreps_out))  # (N, K, irreps)
+        # The spline filter: one weight per output irrep, linear in the radial basis (no
+        # bias, no MLP), so edges beyond r_max (radial = 0) send nothing.
+        filters = nn.Dense(messages.irreps.num_irreps, use_bias=False, name="spline")(radial)
+        messages = scale_irreps(messages, filters)
+        summed = e3nn.IrrepsArray(messages.irreps, jnp.sum(messages.array, axis=1) / norm)
+        out = e3nn.flax.Linear(self.irreps_out, force_irreps_out=True, name="mix")(summed)
+        return out + e3nn.flax.Linear(self.irreps_out, force_irreps_out=True, name="self_connection")(h)
+
+
+class Facet(nn.Module):
+    """Atomic energies (eV) of atoms with kinds ``kinds`` (indices into config.species)."""
+
+    config: FacetConfig
+
+    @nn.compact
+    def __call__(self, vectors: jax.Array, valid: jax.Array, neighbors: jax.Array, kinds: jax.Array):
+        cfg = self.config
+        n_kinds = len(cfg.species)
+        dtype = vectors.dtype
+        hidden = e3nn.Irreps(cfg.hidden)
+        scalars = e3nn.Irreps(f"{hidden.count('0e')}x0e")
+
+        # Trainable r_max in (0, cutoff): a sigmoid keeps it inside the list cutoff.
+        start = cfg.r_max / cfg.cutoff
+        logit = self.param("r_max_logit", nn.initializers.constant(math.log(start / (1 - start))), ())
+        r_max = cfg.cutoff * jax.nn.sigmoid(logit.astype(dtype))
+        radii, degrees = (jnp.asarray(v, dtype) for v in zip(*cfg.degree_table))
+        norm = jnp.interp(r_max, radii, degrees) ** cfg.degree_power  # k(r_max)^p
+
+        r = safe_norm(vectors)
+        envelope = jnp.where(valid, polynomial_envelope(r, r_max, cfg.envelope_power), 0.0)
+        frequencies = self.param("frequencies", lambda *_: jnp.pi * jnp.arange(1.0, cfg.n_basis + 1), ())
+        radial = sinc_basis(r, frequencies.astype(dtype), r_max) * envelope[..., None]
+        harmonics = e3nn.spherical_harmonics(s2_irreps(cfg.lmax), unit_vectors(vectors, r), normalize=False,
+                                             normalization="component")
+
+        embedding = self.param("embedding", nn.initializers.normal(1.0), (n_kinds, scalars.num_irreps))
+        h = e3nn.IrrepsArray(scalars, embedding[kinds].astype(dtype))
+        for b in range(cfg.n_blocks):
+            last = b == cfg.n_blocks - 1
+            irreps_out = scalars if last else hidden
+            update = Interaction(cfg, str(irreps_out), name=f"interaction_{b}")(h, harmonics, radial, neighbors, norm)
+            h = ScaledResidual(cfg.layer_scale_init, name=f"residual_{b}a")(h, update)
+            if last:  # scalars only: a plain two-layer MLP
+                update = e3nn.flax.MultiLayerPerceptron([scalars.dim, scalars.dim], jax.nn.silu,
+                                                        output_activation=False, name="scalar_mlp")(h)
+            else:
+                update = self.self_interaction(h, b)
+            h = ScaledResidual(cfg.layer_scale_init, name=f"residual_{b}b")(h, update)
+
+        energy = nn.Dense(1, name="head")(h.array)[:, 0]
+        scale = self.param("species_scale", nn.initializers.ones, (n_kinds,))
+        shift = self.param("species_shift", nn.initializers.zeros, (n_kinds,))
+        global_scale = self.param("global_scale", nn.initializers.ones, ())
+        self.param("global_shift", nn.initializers.zeros, ())  # added once per structure
+        return global_scale.astype(dtype) * (energy * scale[kinds].astype(dtype) + shift[kinds].astype(dtype))
+
+    def self_interaction(self, h: e3nn.IrrepsArray, b: int) -> e3nn.IrrepsArray:
+        """Scalars through an MLP; all irreps (with a scalar part) through the S2-MLP-Mixer."""
+        cfg = self.config
+        m = cfg.mixer_channels
+        sphere = s2_irreps(cfg.lmax)
+        mixed = e3nn.flax.Linear(m * sphere, name=f"mixer_in_{b}")(h)  # m copies of each l
+        coeffs = mixed.mul_to_axis(m)  # (N, m, (lmax+1)^2): m functions on the sphere
+        out = S2MLPMixer(cfg.lmax, cfg.mixer_heads, cfg.mixer_hidden, cfg.grid, name=f"mixer_{b}")(coeffs)
+        out = out.axis_to_mul()  # (N, m x each l)
+        h_scalars = h.filter(keep="0e")
+        scalars = e3nn.flax.MultiLayerPerceptron([h_scalars.irreps.dim, h_scalars.irreps.dim], jax.nn.silu,
+                                                 output_activation=False, name=f"scalar_mlp_{b}")(h_scalars)
+        return e3nn.flax.Linear(cfg.hidden, name=f"mixer_out_{b}")(e3nn.concatenate([scalars, out]))
+
+
+@dataclasses.dataclass(frozen=True)
+class FacetModel(GraphModel):
+    """A Facet network with its parameters; ``energy_fn(species, cell)`` for MD."""
+
+    config: FacetConfig
+    name: ClassVar[str] = "facet"
+    presets: ClassVar[dict] = PRESETS
+    config_class: ClassVar[type] = FacetConfig
+
+    def make_module(self) -> Facet:
+        return Facet(self.config)
+
+    def structure_offset(self, dtype):
+        return jnp.asarray(self.params["global_shift"], dtype)
+
+    @property
+    def interaction_cutoff(self) -> float:
+        return self.r_max
+
+    @property
+    def r_max(self) -> float:
+        """The current (trained) r_max in Å."""
+        return float(self.config.cutoff * jax.nn.sigmoid(self.params["r_max_logit"]))
+
+    def with_species_regression(self, counts, energies) -> "FacetModel":
+        """Species-wise shifts from least squares ``E ≈ sum_Z n_Z mu_Z`` and scales from
+        the residual RMS per atom, on training compositions ``counts (S, n_species)`` and
+        energies (eV). Returns a new model (the paper's initialisation)."""
+        counts = np.asarray(counts, np.float64)
+        energies = np.asarray(energies, np.float64)
+        mu, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+        residual = energies - counts @ mu
+        per_atom = np.sqrt(np.mean(residual**2 / np.maximum(counts.sum(1), 1)))
+        params = dict(self.params)
+        params["species_shift"] = jnp.asarray(mu, jnp.float32)
+        params["species_scale"] = jnp.full(len(mu), max(per_atom, 1e-3), jnp.float32)
+        return dataclasses.replace(self, params=params)
+
+
+def load(params_path=None, preset: str | None = None, seed: int = 0) -> FacetModel:
+    """A saved Facet model or random (untrained) weights for ``preset`` (default "facet")."""
+    return FacetModel.load(params_path, preset, seed)

@@ -1,0 +1,150 @@
+"""What the flax graph models (NEMP, Facet) share: species, MD energy functions, batches, I/O.
+
+A model is a frozen dataclass of a config (hyper-parameters, incl. ``species`` and the
+list ``cutoff`` in Å) and a flax parameter pytree. Subclasses set ``name``, ``module``
+(the flax network: ``(vectors, valid, neighbors, kinds) -> atomic energies``) and
+``presets``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.data import chemical_symbols
+
+from .. import __version__
+from .graph import DenseGraph, dense_graph
+from .params_io import load_params, save_params
+
+
+def _tuples(value):
+    """Lists (as stored) back to the tuples of a frozen config, recursively."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphModel:
+    config: object
+    params: dict
+    preset: str | None = None
+
+    name: ClassVar[str] = ""
+    presets: ClassVar[dict] = {}
+    config_class: ClassVar[type] = object
+
+    def make_module(self):
+        raise NotImplementedError
+
+    @classmethod
+    def init(cls, config="default", seed: int = 0):
+        """Random (untrained) parameters for a preset name or a config."""
+        preset = config if isinstance(config, str) else None
+        if preset is not None:
+            if preset not in cls.presets:
+                raise ValueError(f"unknown {cls.name} preset {preset!r}; available: {', '.join(cls.presets)}")
+            config = cls.presets[preset]
+        k = 4  # a tiny placeholder graph: parameter shapes do not depend on it
+        vectors = jnp.tile(jnp.array([[1.0, 0.5, 0.2]]), (2, k, 1)) * jnp.arange(1, k + 1)[None, :, None] * 0.3
+        neighbors = jnp.array([[1] * k, [0] * k], jnp.int32)
+        module = cls(config, {}, preset).make_module()
+        params = module.init(jax.random.PRNGKey(seed), vectors, jnp.ones((2, k), bool), neighbors,
+                             jnp.zeros(2, jnp.int32))["params"]
+        return cls(config, params, preset)
+
+    @property
+    def cutoff(self) -> float:
+        """The list cutoff (Å) this model needs."""
+        return self.config.cutoff
+
+    @property
+    def interaction_cutoff(self) -> float:
+        """Distance (Å) beyond which a pair contributes exactly nothing (<= cutoff)."""
+        return self.config.cutoff
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(self.params))
+
+    def kinds(self, species) -> np.ndarray:
+        """Indices into ``config.species`` of atomic numbers or element symbols."""
+        species = np.asarray(species)
+        symbols = species if species.dtype.kind in "US" else \
+            np.array([chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}"
+                      for z in species.ravel().astype(int).tolist()])
+        index = {s: k for k, s in enumerate(self.config.species)}
+        unknown = sorted(set(symbols.tolist()) - set(index))
+        if unknown:
+            raise ValueError(f"species {', '.join(unknown)} not in this {self.name} model "
+                             f"(it knows {', '.join(self.config.species)})")
+        return np.array([index[s] for s in symbols.tolist()], np.int32)
+
+    def atomic_energies(self, positions: jax.Array, kinds, graph: DenseGraph) -> jax.Array:
+        """Per-atom energies (eV) in the dtype of ``positions`` (Å)."""
+        params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, positions.dtype), self.params)
+        return self.make_module().apply({"params": params}, graph.edge_vectors(positions), graph.valid,
+                                        graph.neighbors, jnp.asarray(kinds, jnp.int32))
+
+    def structure_offset(self, dtype) -> jax.Array:
+        """Energy (eV) added once per structure (a global shift; zero by default)."""
+        return jnp.zeros((), dtype)
+
+    def graph_energies(self, positions: jax.Array, kinds, graph: DenseGraph) -> jax.Array:
+        """Energy (eV) of every structure of a batched graph, ``(graph.n_graphs,)``."""
+        atomic = self.atomic_energies(positions, kinds, graph)
+        return jax.ops.segment_sum(atomic, graph.graph_index, num_segments=graph.n_graphs) + \
+            self.structure_offset(positions.dtype)
+
+    def energy_fn(self, species, cell=None):
+        """``energy(R, neighbor=nl, cell=...) -> eV`` for JAX-MD (DESIGN.md contract)."""
+        kinds = jnp.asarray(self.kinds(species))
+        n_atoms = kinds.shape[0]
+        cell = None if cell is None else np.asarray(cell, np.float64)
+
+        def energy(R, neighbor, **kwargs):
+            if R.shape[0] != n_atoms:
+                raise ValueError(f"positions have {R.shape[0]} atoms, the energy function {n_atoms}")
+            if neighbor.r_list and neighbor.r_list < self.cutoff:
+                raise ValueError(f"neighbour list cutoff {neighbor.r_list} Å is below the model cutoff "
+                                 f"{self.cutoff} Å")
+            box = kwargs.get("cell", cell)
+            graph = dense_graph(neighbor, n_atoms, None if box is None else jnp.asarray(box, R.dtype))
+            return jnp.sum(self.atomic_energies(R, kinds, graph)) + self.structure_offset(R.dtype)
+
+        return energy
+
+    def metadata(self) -> dict:
+        return {"model": self.name, "preset": self.preset, "version": __version__,
+                "config": {**dataclasses.asdict(self.config), "species": list(self.config.species)}}
+
+    def save(self, path):
+        """Write parameters and metadata (model, preset, config incl. cutoff and species,
+        nemd version) to one file."""
+        return save_params(path, self.metadata(), self.params)
+
+    @classmethod
+    def load(cls, params_path=None, preset: str | None = None, seed: int = 0):
+        """A saved model (``params_path``) or, without one, random weights for ``preset``.
+
+        No trained weights ship yet: without ``params_path`` the model is untrained and
+        only good for tests and benchmarks.
+        """
+        if params_path is None:
+            return cls.init(preset or cls.name, seed)
+        metadata, params = load_params(params_path)
+        if metadata.get("model") != cls.name:
+            raise ValueError(f"{params_path} holds a {metadata.get('model')!r} model, not {cls.name!r}")
+        config = dict(metadata["config"])
+        config = cls.config_class(**{k: _tuples(v) for k, v in config.items()})
+        model = cls(config, params, metadata.get("preset"))
+        if preset is not None and preset != model.preset:
+            raise ValueError(f"{params_path} holds preset {model.preset!r}, not {preset!r}")
+        reference = cls.init(config)
+        if jax.tree_util.tree_structure(reference.params) != jax.tree_util.tree_structure(params) or any(
+                np.shape(a) != np.shape(b) for a, b in zip(jax.tree_util.tree_leaves(reference.params),
+                                                           jax.tree_util.tree_leaves(params))):
+            raise ValueError(f"{params_path}: parameters do not match the stored configuration")
+        return model
