@@ -102,8 +102,8 @@ def test_r_max_is_trainable_and_bounded_by_the_list_cutoff():
         return dataclasses.replace(model, params=params).graph_energies(jnp.asarray(positions),
                                                                         model.kinds(numbers), graph)[0]
 
-    g = jax.grad(energy)(jnp.asarray(model.params["r_max_logit"]))
-    assert np.isfinite(g) and g != 0 and float(energy(model.params["r_max_logit"])) == pytest.approx(e0)
+    e, g = jax.jit(jax.value_and_grad(energy))(jnp.asarray(model.params["r_max_logit"]))
+    assert np.isfinite(g) and g != 0 and float(e) == pytest.approx(e0)
     huge = dataclasses.replace(model, params={**model.params, "r_max_logit": jnp.asarray(50.0)})
     assert huge.r_max <= cfg.cutoff  # a sigmoid bound: never beyond the list cutoff
     with pytest.raises(ValueError, match="r_max"):

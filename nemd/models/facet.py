@@ -179,12 +179,10 @@ class ScaledResidual(nn.Module):
 class Interaction(nn.Module):
     """Message passing: spline-weighted CG products of sender features and edge harmonics."""
 
-    config: FacetConfig
     irreps_out: str
 
     @nn.compact
     def __call__(self, h, harmonics, radial, neighbors, norm):
-        cfg = self.config
         messages = e3nn.tensor_product(h[neighbors], harmonics,
                                        filter_ir_out=e3nn.Irreps(self.irreps_out))  # (N, K, irreps)
         # The spline filter: one weight per output irrep, linear in the radial basis (no
@@ -228,7 +226,7 @@ class Facet(nn.Module):
         for b in range(cfg.n_blocks):
             last = b == cfg.n_blocks - 1
             irreps_out = scalars if last else hidden
-            update = Interaction(cfg, str(irreps_out), name=f"interaction_{b}")(h, harmonics, radial, neighbors, norm)
+            update = Interaction(str(irreps_out), name=f"interaction_{b}")(h, harmonics, radial, neighbors, norm)
             h = ScaledResidual(cfg.layer_scale_init, name=f"residual_{b}a")(h, update)
             if last:  # scalars only: a plain two-layer MLP
                 update = e3nn.flax.MultiLayerPerceptron([scalars.dim, scalars.dim], jax.nn.silu,
