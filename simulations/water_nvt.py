@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--tau", type=float, default=None, help="thermostat time constant in fs (default 100 steps)")
     p.add_argument("--out", type=Path, default=Path("runs/water_nvt.h5"), help="H5MD trajectory")
     p.add_argument("--every", type=int, default=10, help="write a frame every this many steps")
+    p.add_argument("--checkpoint-every", type=int, default=1000,
+                   help="save the checkpoint at the first frame after every this many steps (default 1000), "
+                        "so that a killed run can be resumed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skin", type=float, default=0.6, help="neighbour-list skin in Å (default 0.6)")
     p.add_argument("--chunk-steps", type=int, default=3, help="steps per jitted chunk (default 3)")
@@ -119,8 +123,8 @@ def validate(args) -> None:
     for name in ("steps", "equilibration", "minimize_steps"):
         if getattr(args, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be >= 0")
-    if args.every < 1:
-        raise UserError("--every must be >= 1")
+    if args.every < 1 or args.checkpoint_every < 1:
+        raise UserError("--every and --checkpoint-every must be >= 1")
     if args.resume and not paths(args.out)[0].is_file():
         raise UserError(f"--resume: no checkpoint {paths(args.out)[0]} to continue from")
 
@@ -137,6 +141,30 @@ def min_oo_distance(s) -> float:
         return float("nan")
     vec = s.positions[pairs.senders[sel]] + pairs.shifts[sel] @ s.cell - s.positions[pairs.receivers[sel]]
     return float(np.linalg.norm(vec, axis=1).min())
+
+
+class StopOnInterrupt:
+    """While active, Ctrl-C asks the simulation to stop at the end of the running chunk
+    (state, trajectory and checkpoint stay consistent); a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __call__(self) -> bool:
+        return self.requested
 
 
 class Progress:
@@ -163,26 +191,15 @@ class Progress:
         self.bar.close()
 
 
-def run(args) -> int:
+def prepare(args, model, model_dir, settings):
+    """The simulation at the start of production: restored from the checkpoint, or built,
+    minimised and equilibrated. Returns (simulation, production start step, target step)."""
     import jax
 
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
-    import numpy as np
-
-    from nemd.io.h5md import TrajectoryWriter
-    from nemd.md import MDSettings, Simulation, SimulationError
+    from nemd.md import Simulation
     from nemd.md.minimize import fire_minimize
-    from nemd.models import load
 
-    validate(args)
-    model_dir = locate_model(args)
-    model = load("bpnn", model_dir)
-    checkpoint, run_file, plot = paths(args.out)
-    settings = MDSettings(timestep_fs=args.timestep, temperature_K=args.temperature, thermostat=args.thermostat,
-                          tau_fs=args.tau, chunk_steps=args.chunk_steps, skin=args.skin,
-                          neighbor_mode="sync" if args.sync_neighbors else "async",
-                          backend=args.neighbor_backend, seed=args.seed)
+    checkpoint, run_file, _ = paths(args.out)
     if args.resume:
         info = json.loads(run_file.read_text())
         sim = Simulation.from_checkpoint(checkpoint, model, neighbor_mode=settings.neighbor_mode)
@@ -206,34 +223,80 @@ def run(args) -> int:
         if args.equilibration:
             progress = Progress(args.equilibration, structure.n_atoms, args.timestep, "equilibration")
             try:
-                sim.run(args.equilibration, on_chunk=progress)
+                with StopOnInterrupt() as stop:
+                    sim.run(args.equilibration, on_chunk=progress, stop=stop)
             finally:
                 progress.close()
+            if stop.requested:
+                sim.close()
+                raise KeyboardInterrupt
         production_start, target = sim.step, sim.step + args.steps
         args.out.parent.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(dict(production_start=production_start, steps=args.steps,
                                             model=args.model, argv=sys.argv[1:])))
-    writer = TrajectoryWriter(args.out, sim.numbers, sim.cell, sim.pbc, velocities=True, flush_every=10,
-                              append=args.resume, precision="float64" if args.x64 else "float32")
-    if not args.resume:
-        writer.write_frame(sim.frame())
-    progress = Progress(target - sim.step, sim.numbers.size, args.timestep, "production")
-    t0, step0, interrupted, failure = time.perf_counter(), sim.step, False, None
+    return sim, production_start, target
+
+
+def run(args) -> int:
+    import jax
+
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    from nemd.io.h5md import TrajectoryWriter
+    from nemd.md import MDSettings, SimulationError
+    from nemd.models import load
+
+    validate(args)
+    model_dir = locate_model(args)
+    model = load("bpnn", model_dir)
+    checkpoint, run_file, plot = paths(args.out)
+    settings = MDSettings(timestep_fs=args.timestep, temperature_K=args.temperature, thermostat=args.thermostat,
+                          tau_fs=args.tau, chunk_steps=args.chunk_steps, skin=args.skin,
+                          neighbor_mode="sync" if args.sync_neighbors else "async",
+                          backend=args.neighbor_backend, seed=args.seed)
     try:
-        sim.run(target - sim.step, every=args.every, on_frame=writer.write_frame, on_chunk=progress)
+        sim, production_start, target = prepare(args, model, model_dir, settings)
     except KeyboardInterrupt:
-        interrupted = True
+        print("interrupted before production: no trajectory written", file=sys.stderr)
+        return 130
     except SimulationError as exc:
-        failure = exc
-    finally:
-        progress.close()
-        writer.close()
-        sim.save_checkpoint(checkpoint)
-        sim.close()
+        print(f"error before production: {exc}; no trajectory written", file=sys.stderr)
+        return 1
+    stop = StopOnInterrupt()  # from here on Ctrl-C stops at a chunk boundary
+    with stop:
+        writer = TrajectoryWriter(args.out, sim.numbers, sim.cell, sim.pbc, velocities=True, flush_every=10,
+                                  append=args.resume, precision="float64" if args.x64 else "float32")
+        if not args.resume:
+            writer.write_frame(sim.frame())
+            sim.save_checkpoint(checkpoint)  # there is always a state to resume from
+        progress = Progress(target - sim.step, sim.numbers.size, args.timestep, "production")
+        saved = [sim.step]
+
+        def on_frame(frame):
+            writer.write_frame(frame)
+            if frame.step - saved[0] >= args.checkpoint_every:  # frames end chunks: the state is consistent
+                sim.save_checkpoint(checkpoint)
+                saved[0] = frame.step
+
+        t0, step0, hard_interrupt, failure = time.perf_counter(), sim.step, False, None
+        try:
+            sim.run(target - sim.step, every=args.every, on_frame=on_frame, on_chunk=progress, stop=stop)
+        except KeyboardInterrupt:  # a second Ctrl-C, anywhere in the loop: keep the last good checkpoint
+            hard_interrupt = True
+        except SimulationError as exc:
+            failure = exc
+        finally:
+            progress.close()
+            writer.close()
+            if not hard_interrupt:
+                sim.save_checkpoint(checkpoint)
+            sim.close()
+    interrupted = stop.requested
     wall = time.perf_counter() - t0
     summary(args, sim, progress, wall, sim.step - step0, plot)
     if interrupted:
-        print(f"interrupted at step {sim.step}: trajectory and checkpoint flushed; continue with --resume")
+        where = f"the checkpoint of step {saved[0]}" if hard_interrupt else "the checkpoint"
+        print(f"interrupted at step {sim.step}: trajectory flushed; --resume continues from {where}")
         return 130
     if failure is not None:
         print(f"error: {failure}", file=sys.stderr)

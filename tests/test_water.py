@@ -2,8 +2,10 @@
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,25 +80,43 @@ def test_bad_input_is_one_line_and_leaves_no_trajectory(tmp_path, water_dir, wat
     assert not (tmp_path / "traj.h5").exists()
 
 
-def test_short_run_writes_trajectory_summary_and_resumes(tmp_path, water_dir):
-    base = ["--molecules", "16", "--minimize-steps", "10", "--equilibration", "6", "--every", "3",
-            "--out", "w.h5", "--seed", "1"]
-    out = run([*base, "--steps", "6"], cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "--molecules 16: 16 H2O = 48 atoms" in out.stdout
-    assert "µs/atom/step" in out.stdout and "O-O: first peak" in out.stdout
-    assert (tmp_path / "w_rdf.png").is_file() and (tmp_path / "w.ckpt.npz").is_file()
-    info = json.loads((tmp_path / "w.run.json").read_text())
+def checkpoint_step(path) -> int:
+    with np.load(path) as f:
+        return json.loads(str(f["meta"]))["step"]
+
+
+def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path, water_dir):
+    """A run stopped by Ctrl-C during production keeps a readable trajectory, a checkpoint
+    at its last frame and prints the summary; --resume then continues without gaps."""
     from nemd.io.h5md import read_frames
 
-    assert list(read_frames(tmp_path / "w.h5").step) == [info["production_start"] + k for k in (0, 3, 6)]
-    # Resuming a finished run with more production steps continues and appends.
-    info["steps"] = 12
-    (tmp_path / "w.run.json").write_text(json.dumps(info))
+    base = ["--molecules", "16", "--minimize-steps", "10", "--equilibration", "6", "--every", "3",
+            "--checkpoint-every", "30", "--out", "w.h5", "--seed", "1"]
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *base, "--steps", "1000000"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint, run_file = tmp_path / "w.ckpt.npz", tmp_path / "w.run.json"
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:  # production starts with a checkpoint;
+        if checkpoint.is_file() and checkpoint_step(checkpoint) > json.loads(run_file.read_text())[
+                "production_start"]:  # wait for a periodic one
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "--molecules 16: 16 H2O = 48 atoms" in out and "interrupted at step" in out
+    assert "µs/atom/step" in out and "O-O: first peak" in out and (tmp_path / "w_rdf.png").is_file()
+    info = json.loads(run_file.read_text())
+    steps = list(read_frames(tmp_path / "w.h5").step)
+    start, stopped = info["production_start"], checkpoint_step(checkpoint)
+    assert stopped >= start + 30  # the signal came after a periodic checkpoint
+    assert steps == list(range(start, stopped + 1, 3))  # every frame up to the checkpoint's step
+    # Resuming with a production length 6 steps past the stop continues and appends.
+    info["steps"] = stopped - start + 6
+    run_file.write_text(json.dumps(info))
     out = run([*base, "--resume"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    steps = read_frames(tmp_path / "w.h5").step
-    assert list(steps) == [info["production_start"] + k for k in range(0, 13, 3)]
+    assert list(read_frames(tmp_path / "w.h5").step) == list(range(start, stopped + 7, 3))
 
 
 @pytest.mark.slow

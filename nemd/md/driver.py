@@ -225,9 +225,12 @@ class Simulation:
 
     def run(self, n_steps: int, *, every: int | None = None,
             on_frame: Callable[[Frame], None] | None = None,
-            on_chunk: Callable[[ChunkReport], None] | None = None) -> list[ChunkReport]:
+            on_chunk: Callable[[ChunkReport], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> list[ChunkReport]:
         """Advance ``n_steps`` steps. ``on_frame`` gets a ``Frame`` whenever the step count
-        is a multiple of ``every`` (chunks end there); ``on_chunk`` gets each report."""
+        is a multiple of ``every`` (chunks end there); ``on_chunk`` gets each report.
+        ``stop`` is asked after every chunk (after the callbacks): when it returns True the
+        run ends early, with state, step and frames consistent (e.g. for Ctrl-C)."""
         if n_steps < 0:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
         if every is not None and every < 1:
@@ -288,6 +291,8 @@ class Simulation:
                 on_chunk(report)
             if on_frame and every and self.step % every == 0:
                 on_frame(self.frame(report))
+            if stop is not None and stop():
+                break
         return reports
 
     @property
