@@ -7,6 +7,10 @@ FORTRAN_BUILT := nemd/neighbors/.fortran-built
 
 .PHONY: setup test test-slow fortran clean water
 
+# JAX keeps compiled programs here (compilations over 1 s), so repeated runs and tests
+# that compile the same model skip XLA's work; delete it freely.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
+
 setup: $(INSTALLED) fortran
 
 $(INSTALLED): pyproject.toml
@@ -36,7 +40,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow
 
 clean:
-	rm -rf $(VENV) $(FORTRAN_BUILT) nemd/neighbors/_fortran_nl*.so build *.egg-info
+	rm -rf $(VENV) .cache $(FORTRAN_BUILT) nemd/neighbors/_fortran_nl*.so build *.egg-info
 
 # The main job: liquid-water NVT with the reference BPNN potential (a few minutes on 2 cores).
 water: setup
