@@ -29,3 +29,18 @@ def liquid_water(n_atoms: int) -> Structure:
     side = (n_atoms / liquid.n_atoms * abs(np.linalg.det(liquid.cell))) ** (1 / 3)
     inside = np.all(wrapped < side, axis=1)
     return Structure(wrapped[inside], liquid.numbers[inside], np.eye(3) * side, np.ones(3, bool))
+
+
+def md_water(model, n_atoms: int, skin: float, chunk_steps: int) -> Structure:
+    """Water for MD benchmarks: replicas of the equilibrated liquid for multiples of 8640
+    atoms; otherwise ``water_box(n_atoms // 3)`` after 60 FIRE steps with ``model`` (a cut
+    cube has molecules broken across its faces, which MD rejects as overlapping atoms)."""
+    from nemd.io import water_box
+    from nemd.md.minimize import fire_minimize
+
+    if n_atoms % 8640 == 0:
+        return liquid_water(n_atoms)
+    s = water_box(n_atoms // 3, seed=0)
+    relaxed = fire_minimize(model, s.numbers, s.positions, s.cell, True, fmax=1.0, max_steps=60, skin=skin,
+                            chunk_steps=chunk_steps)
+    return Structure(relaxed.positions, s.numbers, s.cell, s.pbc)

@@ -1,88 +1,125 @@
 """MD driver benchmark: streamed (async) vs synchronous vs static neighbour lists.
 
-BPNN water (RPBE-D3) NVT at 300 K, float32, on JAX's default device. For each size and
-list mode: time per step after compilation, and where the time goes — CPU list builds
-(incl. host<->device copies), time the driver waited for a list (device idle), and the
-rest (integration + force evaluation). Overlap efficiency, the share of the list-building
-cost hidden behind the device work, is (t_sync - t_async) / (t_sync - t_static), where
-t_static = t_sync minus the time sync mode waited for builds (a truly static list would
-need a skin so large that its force evaluation is dearer; --static times one anyway).
+For each size, three simulations of the same system run side by side (each compiled
+once): ``async`` (lists built on a background CPU thread while the device integrates),
+``sync`` (the same builds, waited for between chunks) and ``static`` (one list with the
+same skin, never rebuilt: every round restarts from the same state, so no atom moves
+skin/2 and it is a true no-build reference with the same number of pairs). Rounds alternate between
+the modes and the median round is reported, so slow drifts of a shared machine hit all
+modes alike.
 
-    python simulations/md_benchmark.py --sizes 1536 8640 --steps 30 12
+Per mode: wall time per step and where the list time goes — the builder thread's time
+per step split into copying positions to the host, the CPU search and padding + putting
+the list on the device, and the time the driver waited for a list (device idle). The
+overlap efficiency, the share of the list-building cost hidden behind device work, is
+(t_sync - t_async) / (t_sync - t_static).
+
+Systems: ``water`` (BPNN RPBE-D3 NVT 300 K, 0.5 fs; the 1536-atom box is water_box(512)
+after 60 FIRE steps, multiples of 8640 the shared liquid) and ``argon`` (shifted-force LJ
+NVT 120 K, 2 fs, fcc 5.4 Å: a cheap force, so builds are a sizeable part of a step).
+``--xla-threads 1`` keeps XLA on one core so that the builder has the other (on a 2-core
+CPU both otherwise compete for the same cores).
+
+    python simulations/md_benchmark.py --system water --sizes 1536 8640 --steps 12 6
+    python simulations/md_benchmark.py --system argon --sizes 32000 --steps 20 --skin 1.0 --chunk 5 --xla-threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
-from benchmark_systems import liquid_water
+import numpy as np
+
+from benchmark_systems import md_water
+
+MODES = ("async", "sync", "static")
 
 
-def system(n_atoms: int):
-    from nemd.io import water_box
+def argon_system(n_atoms: int):
+    from ase.build import bulk
 
-    if n_atoms % 8640 == 0:
-        return liquid_water(n_atoms)
-    return water_box(n_atoms // 3, seed=0)
+    from nemd.io import Structure
+
+    k = round((n_atoms / 4) ** (1 / 3))
+    atoms = bulk("Ar", "fcc", a=5.4, cubic=True).repeat((k, k, k))
+    noise = np.random.default_rng(0).normal(scale=0.05, size=atoms.positions.shape)
+    return Structure(atoms.positions + noise, atoms.numbers, atoms.cell.array, np.ones(3, bool))
 
 
-def measure(model, s, mode: str, steps: int, skin: float, chunk: int):
-    from nemd.md import MDSettings, Simulation
-
-    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, skin=skin, chunk_steps=chunk,
-                          neighbor_mode=mode)
-    sim = Simulation(model, s.numbers, s.positions, s.cell, True, settings)
-    sim.run(2 * chunk)  # compile
-    builds0, build_s0, wait0 = sim.builder.builds, sim.builder.build_seconds, sim.wait_seconds
-    t0 = time.perf_counter()
-    reports = sim.run(steps)
-    wall = time.perf_counter() - t0
-    sim.close()
-    return dict(mode=mode, per_step=wall / steps, builds=sim.builder.builds - builds0,
-                build=(sim.builder.build_seconds - build_s0) / steps, wait=(sim.wait_seconds - wait0) / steps,
-                violations=reports[-1].violations)
+def counters(sim) -> np.ndarray:
+    b = sim.builder
+    return np.array([time.perf_counter(), sim.step, b.builds, b.build_seconds, b.copy_seconds, b.put_seconds,
+                     sim.wait_seconds, sim.violations])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--system", choices=["water", "argon"], default="water")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1536, 8640])
-    parser.add_argument("--steps", type=int, nargs="+", default=[30, 12], help="timed steps per size")
-    parser.add_argument("--skin", type=float, default=0.6)
-    parser.add_argument("--chunk", type=int, default=3)
-    parser.add_argument("--static", action="store_true",
-                        help="also time a static list (skin 3 Å so that it lasts: a dearer force evaluation)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[12, 6], help="timed steps per round, per size")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skin", type=float, default=0.6, help="Å")
+    parser.add_argument("--chunk", type=int, default=3, help="steps per chunk (one list build per chunk)")
+    parser.add_argument("--xla-threads", type=int, default=0, help="XLA CPU threads (0: XLA's default)")
     args = parser.parse_args()
+    if len(args.steps) not in (1, len(args.sizes)):
+        parser.error("--steps takes one value or one per size")
+    if args.xla_threads:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                   f"intra_op_parallelism_threads={args.xla_threads}").strip()
     import jax
 
     from nemd.data import water_data_dir
-    from nemd.md.minimize import fire_minimize
+    from nemd.md import MDSettings, Simulation
     from nemd.models import load
+    from nemd.models.lennard_jones import LennardJones
 
-    model = load("bpnn", water_data_dir() / "bpnn-rpbe-d3")
-    print(f"device: {jax.devices()[0]}; skin {args.skin} Å, {args.chunk} steps per chunk")
-    print(f"{'atoms':>6} {'mode':<7} {'ms/step':>9} {'µs/atom':>8} {'build ms/step':>13} {'wait ms/step':>12} "
-          f"{'builds':>6} {'viol':>4}")
-    for n_atoms, steps in zip(args.sizes, args.steps):
-        s = system(n_atoms)
-        if n_atoms % 8640:  # a built box needs its worst contacts relaxed first
-            relaxed = fire_minimize(model, s.numbers, s.positions, s.cell, True, fmax=1.0, max_steps=60,
-                                    skin=args.skin, chunk_steps=args.chunk)
-            s = type(s)(relaxed.positions, s.numbers, s.cell, s.pbc)
+    if args.system == "water":
+        model, timestep, temperature = load("bpnn", water_data_dir() / "bpnn-rpbe-d3"), 0.5, 300.0
+    else:
+        model, timestep, temperature = LennardJones(), 2.0, 120.0
+    print(f"device: {jax.devices()[0]}; {args.system}, skin {args.skin} Å, {args.chunk} steps per chunk, "
+          f"{args.rounds} rounds, XLA threads: {args.xla_threads or 'default'}")
+    print(f"{'atoms':>6} {'mode':<7} {'ms/step':>8} {'µs/atom':>8} {'list ms/step: copy':>18} {'search':>7} "
+          f"{'put':>6} {'waited':>7} {'builds':>6} {'viol':>4}")
+    for n_atoms, steps in zip(args.sizes, args.steps * (len(args.sizes) if len(args.steps) == 1 else 1)):
+        s = md_water(model, n_atoms, args.skin, args.chunk) if args.system == "water" else argon_system(n_atoms)
+        sims = {mode: Simulation(model, s.numbers, s.positions, s.cell, True,
+                                 MDSettings(timestep_fs=timestep, temperature_K=temperature, skin=args.skin,
+                                            chunk_steps=args.chunk, neighbor_mode=mode))
+                for mode in MODES}
+        for sim in sims.values():
+            sim.run(args.chunk)  # compile
+        static_start = sims["static"].state  # every static round restarts here: one list lasts
+        rounds = {mode: [] for mode in MODES}
+        for _ in range(args.rounds):
+            for mode, sim in sims.items():
+                if mode == "static":
+                    sim.state = static_start
+                before = counters(sim)
+                sim.run(steps)
+                rounds[mode].append((counters(sim) - before) / steps)
         rows = {}
-        for mode in ("async", "sync", "static") if args.static else ("async", "sync"):
-            skin = args.skin if mode != "static" else 3.0  # static: one list must last the whole run
-            r = measure(model, s, mode, steps, skin, args.chunk)
-            rows[mode] = r
-            print(f"{s.n_atoms:>6} {mode:<7} {1e3 * r['per_step']:>9.1f} {1e6 * r['per_step'] / s.n_atoms:>8.1f} "
-                  f"{1e3 * r['build']:>13.2f} {1e3 * r['wait']:>12.2f} {r['builds']:>6} {r['violations']:>4}",
-                  flush=True)
-        t_async, t_sync = rows["async"]["per_step"], rows["sync"]["per_step"]
-        # A static list needs a much larger skin to last (more pairs, dearer forces), so the
-        # list-free reference is the sync time minus the time it waited for its builds.
-        t_static = t_sync - rows["sync"]["wait"]
-        overlap = (t_sync - t_async) / (t_sync - t_static) if t_sync > t_static else float("nan")
-        print(f"{s.n_atoms:>6} overlap efficiency (t_sync - t_async) / (t_sync - t_no_build) = {overlap:.2f}")
+        for mode, sim in sims.items():
+            sim.close()
+            per_round = np.array(rounds[mode])
+            r = rows[mode] = per_round[np.argsort(per_round[:, 0])[len(per_round) // 2]]  # median round
+            search = r[3] - r[4] - r[5]
+            print(f"{s.n_atoms:>6} {mode:<7} {1e3 * r[0]:>8.1f} {1e6 * r[0] / s.n_atoms:>8.1f} {1e3 * r[4]:>18.2f} "
+                  f"{1e3 * search:>7.2f} {1e3 * r[5]:>6.2f} {1e3 * r[6]:>7.2f} {r[2] * steps:>6.0f} "
+                  f"{sim.violations:>4}", flush=True)
+            spread = per_round[:, 0].max() / per_round[:, 0].min() - 1
+            print(f"{'':>6} {'':<7} rounds: {' '.join(f'{1e3 * t:.1f}' for t in per_round[:, 0])} ms/step "
+                  f"(spread {100 * spread:.0f} %)")
+        t_async, t_sync, t_static = (rows[m][0] for m in MODES)
+        overlap = (t_sync - t_async) / (t_sync - t_static)
+        print(f"{s.n_atoms:>6} overlap efficiency (t_sync - t_async) / (t_sync - t_static) = {overlap:.2f}; "
+              f"list cost t_sync - t_static = {1e3 * (t_sync - t_static):.2f} ms/step, "
+              f"{100 * (t_sync - t_static) / t_sync:.1f} % of a sync step", flush=True)
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 from benchmark_systems import liquid_water
+from isolated import run_isolated
 
 
 def _max_rss_mb() -> float:
@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cores to pin each run to")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-gb", type=float, default=18.0,
+                        help="stop a case whose resident memory passes this (GB); reported as such")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "ATOMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -177,11 +179,11 @@ def main() -> None:
                 cores = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:threads])
                 cmd = ["taskset", "-c", cores, sys.executable, __file__, "--dtype", args.dtype,
                        "--repeats", str(args.repeats), "--worker", name, str(n_atoms)]
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    print(f"{name:<10} {n_atoms:>6} {threads:>3} failed: {proc.stderr.strip().splitlines()[-1:]}")
+                outcome = run_isolated(cmd, args.max_gb)
+                if outcome.failure():
+                    print(f"{name:<10} {n_atoms:>6} {threads:>3} {outcome.failure()}", flush=True)
                     continue
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                r = json.loads(outcome.stdout.strip().splitlines()[-1])
                 results[name, n_atoms, threads] = r
                 print(f"{name:<10} {r['atoms']:>6} {threads:>3} {r['time']:>8.3f} {r['us_per_atom']:>8.1f} "
                       f"{r['compile']:>9.1f} {r['peak_mb']:>8.0f} {r['rss_mb']:>7.0f}", flush=True)
