@@ -153,6 +153,7 @@ class Simulation:
         self._shapes = {self._shape_key(self.nl)}
         self.recompilations = 0
         self.wait_seconds = 0.0  # time the driver waited for a list build
+        self.device_seconds = 0.0  # from dispatching each chunk to its results on the host
         key = jax.random.PRNGKey(settings.seed)
         R = jnp.asarray(positions, self.dtype)
         mass = jnp.asarray(self.masses, self.dtype)
@@ -249,9 +250,11 @@ class Simulation:
                 self._pending = self.builder.submit(start.position)
                 if mode == "sync":
                     self._next_list()  # build between chunks, no overlap (counted as waiting)
+            dispatched = time.perf_counter()
             state, status, observed, worst = self._chunk(start, self.nl, n)
             done, bad, nan = (int(x) for x in np.asarray(status))
             observed = np.asarray(observed)
+            self.device_seconds += time.perf_counter() - dispatched
             if nan < 0 and bad < 0 and not np.all(np.isfinite(observed)):
                 nan = done - 1  # finite forces but a non-finite energy at the end of the chunk
             if nan >= 0:
