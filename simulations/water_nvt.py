@@ -183,9 +183,10 @@ class Progress:
         self.done += report.n_steps
         self.temperatures.append(report.temperature)
         rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
-        self.bar.update(report.n_steps)
+        # postfix first and without its own refresh, so update() redraws at most every mininterval
         self.bar.set_postfix_str(f"T={report.temperature:6.1f} K  Epot={report.potential / self.n_atoms:.4f} eV/atom  "
-                                 f"{rate:.1f} steps/s  {rate * self.timestep * 86400e-6:.3f} ns/day")
+                                 f"{rate:.1f} steps/s  {rate * self.timestep * 86400e-6:.3f} ns/day", refresh=False)
+        self.bar.update(report.n_steps)
 
     def close(self) -> None:
         self.bar.close()
