@@ -4,7 +4,7 @@
     python simulations/water_nvt.py --molecules 512 --steps 20000 --equilibration 4000   # production-like
 
 Builds a water box (or reads --structure), minimises it briefly (FIRE), equilibrates in
-NVT, then runs --steps NVT steps writing an H5MD trajectory (--out) every --every steps,
+NVT with a Langevin thermostat (every atom, so the O–H vibrations equilibrate too), then runs --steps NVT steps writing an H5MD trajectory (--out) every --every steps,
 with a checkpoint next to it. Prints progress, then a summary with speed, neighbour-list
 statistics and the O–O, O–H and H–H RDF first peaks, and saves an RDF plot. Ctrl-C stops
 cleanly (trajectory and checkpoint flushed, summary printed); --resume continues.
@@ -14,6 +14,7 @@ Units: Å, fs (input), ps (trajectory), K, eV.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -46,7 +47,12 @@ def parse_args(argv=None):
     p.add_argument("--equilibration", type=int, default=200,
                    help="NVT steps after a short minimisation, not written (default 200)")
     p.add_argument("--minimize-steps", type=int, default=100, help="FIRE steps at most before NVT (default 100)")
-    p.add_argument("--thermostat", default="nose-hoover", choices=["nose-hoover", "langevin"])
+    p.add_argument("--thermostat", default="nose-hoover", choices=["nose-hoover", "langevin"],
+                   help="production thermostat (default nose-hoover)")
+    p.add_argument("--equilibration-thermostat", default="langevin", choices=["nose-hoover", "langevin"],
+                   help="equilibration thermostat (default langevin: it thermostats every atom, so the stiff "
+                        "O–H vibrations reach the target temperature too; a global Nose–Hoover chain leaves "
+                        "them cold and the rest hot for picoseconds)")
     p.add_argument("--tau", type=float, default=None, help="thermostat time constant in fs (default 100 steps)")
     p.add_argument("--out", type=Path, default=Path("runs/water_nvt.h5"), help="H5MD trajectory")
     p.add_argument("--every", type=int, default=10, help="write a frame every this many steps")
@@ -196,6 +202,7 @@ def prepare(args, model, model_dir, settings):
     """The simulation at the start of production: restored from the checkpoint, or built,
     minimised and equilibrated. Returns (simulation, production start step, target step)."""
     import jax
+    import numpy as np
 
     from nemd.md import Simulation
     from nemd.md.minimize import fire_minimize
@@ -220,9 +227,12 @@ def prepare(args, model, model_dir, settings):
                                 fmax=1.0, max_steps=args.minimize_steps, skin=args.skin, chunk_steps=args.chunk_steps)
         print(f"minimised: {relaxed.steps} FIRE steps, max force {relaxed.max_force:.2f} eV/Å, "
               f"E = {relaxed.energy / structure.n_atoms:.4f} eV/atom ({time.perf_counter() - t0:.0f} s)")
-        sim = Simulation(model, structure.numbers, relaxed.positions, structure.cell, structure.pbc, settings)
+        equilibration = dataclasses.replace(settings, thermostat=args.equilibration_thermostat)
+        sim = Simulation(model, structure.numbers, relaxed.positions, structure.cell, structure.pbc,
+                         equilibration if args.equilibration else settings)
         if args.equilibration:
-            progress = Progress(args.equilibration, structure.n_atoms, args.timestep, "equilibration")
+            progress = Progress(args.equilibration, structure.n_atoms, args.timestep,
+                                f"equilibration ({args.equilibration_thermostat})")
             try:
                 with StopOnInterrupt() as stop:
                     sim.run(args.equilibration, on_chunk=progress, stop=stop)
@@ -231,6 +241,10 @@ def prepare(args, model, model_dir, settings):
             if stop.requested:
                 sim.close()
                 raise KeyboardInterrupt
+            if equilibration != settings:  # production continues the same trajectory with its thermostat
+                sim.close()
+                sim = Simulation(model, sim.numbers, np.asarray(sim.state.position), sim.cell, sim.pbc, settings,
+                                 dtype=sim.dtype, momenta=sim.state.momentum, step=sim.step)
         production_start, target = sim.step, sim.step + args.steps
         args.out.parent.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(dict(production_start=production_start, steps=args.steps,
@@ -308,7 +322,7 @@ def run(args) -> int:
 def summary(args, sim, progress, wall, steps, plot) -> None:
     import numpy as np
 
-    from nemd.analysis import describe_peaks, radial_distribution
+    from nemd.analysis import describe_peaks, kinetic_temperatures, radial_distribution
     from nemd.analysis.plots import plot_rdf
     from nemd.io.h5md import read_frames
 
@@ -330,6 +344,10 @@ def summary(args, sim, progress, wall, steps, plot) -> None:
     # All periodic images are counted, so r_max may exceed half the box.
     result = radial_distribution(zip(trajectory.positions, trajectory.cell), trajectory.numbers,
                                  ["O-O", "O-H", "H-H"], r_max=6.0, n_bins=200)
+    if trajectory.velocities is not None:
+        by_element = kinetic_temperatures(trajectory.velocities, trajectory.numbers)
+        print("  kinetic temperature by element (equal in equilibrium): "
+              + ", ".join(f"{el} {t:.1f} K" for el, t in sorted(by_element.items())))
     print(f"  RDF over {result.n_frames} frames of {args.out}:")
     for pair in result.g:
         p = describe_peaks(result, pair)

@@ -96,6 +96,42 @@ def test_restart_reproduces_uninterrupted_run(argon, tmp_path):
     np.testing.assert_array_equal(np.asarray(second.state.rng), np.asarray(whole.state.rng))
 
 
+def test_langevin_then_nose_hoover_keeps_every_element_at_the_target(argon):
+    """Half the atoms get helium's mass (same LJ): each element must carry kT/2 per degree
+    of freedom. Langevin thermostats every atom; production continues the trajectory with
+    a Nose–Hoover chain (momenta and step carried over), as water_nvt.py does."""
+    from nemd.analysis import kinetic_temperatures
+
+    numbers, positions, cell = argon
+    mixed = numbers.copy()
+    mixed[::2] = 2
+    settings = MDSettings(timestep_fs=2.0, temperature_K=120.0, thermostat="langevin", skin=0.6, chunk_steps=10)
+
+    def sample(sim, blocks):
+        frames = []
+        for _ in range(blocks):
+            report = sim.run(100)[-1]
+            frames.append(sim.frame(report))
+        by_element = kinetic_temperatures(np.stack([f.velocities for f in frames]), mixed)
+        last = kinetic_temperatures(frames[-1].velocities, mixed)  # per-element means recombine to T
+        assert (last["He"] + last["Ar"]) / 2 == pytest.approx(frames[-1].observables["temperature"], rel=1e-5)
+        return by_element
+
+    langevin = Simulation(LennardJones(), mixed, positions, cell, True, settings)
+    langevin.run(1000)
+    equilibrated = sample(langevin, 20)
+    nose_hoover = Simulation(LennardJones(), mixed, np.asarray(langevin.state.position), cell, True,
+                             dataclasses.replace(settings, thermostat="nose-hoover"),
+                             momenta=langevin.state.momentum, step=langevin.step)
+    assert nose_hoover.step == 3000
+    np.testing.assert_array_equal(np.asarray(nose_hoover.state.momentum), np.asarray(langevin.state.momentum))
+    production = sample(nose_hoover, 20)
+    # 128 atoms per element, 20 samples: standard error ~2 % of T.
+    for temperatures in (equilibrated, production):
+        assert temperatures["He"] == pytest.approx(120.0, rel=0.07)
+        assert temperatures["Ar"] == pytest.approx(120.0, rel=0.07)
+
+
 @dataclasses.dataclass(frozen=True)
 class ExplodingLJ(LennardJones):
     """Energy and forces become NaN once any atom crosses x = wall (Å)."""

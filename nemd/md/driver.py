@@ -121,11 +121,17 @@ class Simulation:
     """NVT (Nose–Hoover chain, Langevin) or NVE MD of one system with one energy model.
 
     ``model`` has ``energy_fn(species, cell)``, ``cutoff`` (Å) and optionally
-    ``kinds(species)`` (per-atom kinds for per-element neighbour bounds).
+    ``kinds(species)`` (per-atom kinds for per-element neighbour bounds). ``momenta``
+    (amu Å per internal time unit, as in ``state.momentum``) continue a previous run,
+    otherwise they are drawn from Maxwell–Boltzmann; ``step`` is the first step number.
+
+    The Nose–Hoover chain is global: it fixes the total kinetic energy only. Systems with
+    stiff, weakly coupled modes (O–H stretches in flexible water) that start far from
+    equilibrium should be equilibrated with ``langevin`` (every atom thermostatted) first.
     """
 
     def __init__(self, model, numbers, positions, cell=None, pbc=True, settings: MDSettings = MDSettings(),
-                 *, dtype=None, momenta=None):
+                 *, dtype=None, momenta=None, step: int = 0):
         settings.validate()
         self.settings = settings
         self.numbers = np.asarray(numbers, dtype=np.int64)
@@ -148,7 +154,7 @@ class Simulation:
         self._init_fn, self._apply_fn = _integrator(self.energy_fn, settings)
         self.nl = self.builder.build_now(positions)
         self._pending = _done(self.nl)  # chunk 1 also runs with L(P_0)
-        self.step = 0
+        self.step = int(step)  # e.g. continuing an equilibration run with another thermostat
         self.violations = 0
         self._shapes = {self._shape_key(self.nl)}
         self.recompilations = 0

@@ -1,0 +1,34 @@
+"""Kinetic temperature per element: an equipartition check for trajectories.
+
+In equilibrium every degree of freedom carries kT/2 of kinetic energy, so the kinetic
+temperatures of the light and the heavy atoms agree. A global thermostat (Nose–Hoover)
+only fixes their sum: when stiff, weakly coupled modes (O–H stretches) start colder than
+the rest, they stay cold for picoseconds while the other modes run hot, and the mean
+temperature hides it. Comparing per-element temperatures exposes that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.data import atomic_masses, chemical_symbols
+from ase.units import kB as KB  # eV/K
+
+#: amu (Å/ps)^2 in eV.
+_AMU_A2_PER_PS2 = 1.66053906660e-27 * 1e4 / 1.602176634e-19
+
+
+def kinetic_temperatures(velocities, numbers) -> dict[str, float]:
+    """Mean kinetic temperature (K) of each element over frames.
+
+    ``velocities`` (n_frames, N, 3) or (N, 3) in Å/ps; ``numbers`` (N,) atomic numbers.
+    Uses 3 degrees of freedom per atom (no correction for the removed centre-of-mass
+    motion, which is 3 of 3N).
+    """
+    v = np.asarray(velocities, dtype=np.float64)
+    v = v[None] if v.ndim == 2 else v
+    numbers = np.asarray(numbers)
+    if v.ndim != 3 or v.shape[1:] != (numbers.size, 3):
+        raise ValueError(f"velocities {v.shape} do not match {numbers.size} atoms")
+    kinetic = 0.5 * atomic_masses[numbers][None, :, None] * v**2 * _AMU_A2_PER_PS2  # eV
+    return {chemical_symbols[z]: float(2.0 * kinetic[:, numbers == z].sum() / (3 * v.shape[0] * (numbers == z).sum() * KB))
+            for z in np.unique(numbers)}
