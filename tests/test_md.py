@@ -118,15 +118,15 @@ def test_langevin_then_nose_hoover_keeps_every_element_at_the_target(argon):
         return by_element
 
     langevin = Simulation(LennardJones(), mixed, positions, cell, True, settings)
-    langevin.run(1000)
-    equilibrated = sample(langevin, 20)
+    langevin.run(600)
+    equilibrated = sample(langevin, 15)
     nose_hoover = Simulation(LennardJones(), mixed, np.asarray(langevin.state.position), cell, True,
                              dataclasses.replace(settings, thermostat="nose-hoover"),
                              momenta=langevin.state.momentum, step=langevin.step)
-    assert nose_hoover.step == 3000
+    assert nose_hoover.step == 2100
     np.testing.assert_array_equal(np.asarray(nose_hoover.state.momentum), np.asarray(langevin.state.momentum))
-    production = sample(nose_hoover, 20)
-    # 128 atoms per element, 20 samples: standard error ~2 % of T.
+    production = sample(nose_hoover, 15)
+    # 128 atoms per element, 15 samples: standard error ~2 % of T.
     for temperatures in (equilibrated, production):
         assert temperatures["He"] == pytest.approx(120.0, rel=0.07)
         assert temperatures["Ar"] == pytest.approx(120.0, rel=0.07)
