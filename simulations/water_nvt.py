@@ -4,9 +4,11 @@
     python simulations/water_nvt.py --molecules 512 --steps 20000 --equilibration 4000   # production-like
 
 Builds a water box (or reads --structure), minimises it briefly (FIRE), equilibrates in
-NVT with a Langevin thermostat (every atom, so the O–H vibrations equilibrate too), then runs --steps NVT steps writing an H5MD trajectory (--out) every --every steps,
-with a checkpoint next to it. Prints progress, then a summary with speed, neighbour-list
-statistics and the O–O, O–H and H–H RDF first peaks, and saves an RDF plot. Ctrl-C stops
+NVT with a Langevin thermostat (every atom, so the O–H vibrations equilibrate too), then
+runs --steps NVT steps (Nose–Hoover by default) writing an H5MD trajectory (--out) every
+--every steps, with a checkpoint next to it. Prints progress, then a summary with speed,
+neighbour-list statistics, O and H kinetic temperatures and the O–O, O–H and H–H RDF first
+peaks, and saves an RDF plot. Ctrl-C stops
 cleanly (trajectory and checkpoint flushed, summary printed); --resume continues.
 Units: Å, fs (input), ps (trajectory), K, eV.
 """

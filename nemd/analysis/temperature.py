@@ -10,11 +10,9 @@ temperature hides it. Comparing per-element temperatures exposes that.
 from __future__ import annotations
 
 import numpy as np
-from ase.data import atomic_masses, chemical_symbols
-from ase.units import kB as KB  # eV/K
+from ase.data import chemical_symbols
 
-#: amu (Å/ps)^2 in eV.
-_AMU_A2_PER_PS2 = 1.66053906660e-27 * 1e4 / 1.602176634e-19
+from ..md import units
 
 
 def kinetic_temperatures(velocities, numbers) -> dict[str, float]:
@@ -29,6 +27,8 @@ def kinetic_temperatures(velocities, numbers) -> dict[str, float]:
     numbers = np.asarray(numbers)
     if v.ndim != 3 or v.shape[1:] != (numbers.size, 3):
         raise ValueError(f"velocities {v.shape} do not match {numbers.size} atoms")
-    kinetic = 0.5 * atomic_masses[numbers][None, :, None] * v**2 * _AMU_A2_PER_PS2  # eV
-    return {chemical_symbols[z]: float(2.0 * kinetic[:, numbers == z].sum() / (3 * v.shape[0] * (numbers == z).sum() * KB))
+    v = v / (units.PER_FS * 1e3)  # Å/ps -> Å per internal time unit, as the driver integrates
+    kinetic = 0.5 * units.masses_of(numbers)[None, :, None] * v**2  # eV
+    return {chemical_symbols[z]: float(2.0 * kinetic[:, numbers == z].sum()
+                                       / (3 * v.shape[0] * (numbers == z).sum() * units.KB))
             for z in np.unique(numbers)}
