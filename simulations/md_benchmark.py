@@ -19,11 +19,11 @@ overlap efficiency, the share of the list-building cost hidden behind device wor
 Systems: ``water`` (BPNN RPBE-D3 NVT 300 K, 0.5 fs; the 1536-atom box is water_box(512)
 after 60 FIRE steps, multiples of 8640 the shared liquid) and ``argon`` (shifted-force LJ
 NVT 120 K, 2 fs, fcc 5.4 Å: a cheap force, so builds are a sizeable part of a step).
-``--xla-threads 1`` keeps XLA on one core so that the builder has the other (on a 2-core
-CPU both otherwise compete for the same cores).
+``--xla-threads 1 --builder-threads 1`` keeps XLA on one core and the builder on the other
+(on a 2-core CPU both otherwise compete for the same cores).
 
     python simulations/md_benchmark.py --system water --sizes 1536 8640 --steps 12 6
-    python simulations/md_benchmark.py --system argon --sizes 32000 --steps 20 --skin 1.0 --chunk 5 --xla-threads 1
+    python simulations/md_benchmark.py --system argon --sizes 32000 --steps 20 --skin 1.0 --chunk 5 --xla-threads 1 --builder-threads 1
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--skin", type=float, default=0.6, help="Å")
     parser.add_argument("--chunk", type=int, default=3, help="steps per chunk (one list build per chunk)")
     parser.add_argument("--xla-threads", type=int, default=0, help="XLA CPU threads (0: XLA's default)")
+    parser.add_argument("--builder-threads", type=int, default=None,
+                        help="threads of the CPU list builder (default: all cores)")
     args = parser.parse_args()
     if len(args.steps) not in (1, len(args.sizes)):
         parser.error("--steps takes one value or one per size")
@@ -84,14 +86,16 @@ def main() -> None:
     else:
         model, timestep, temperature = LennardJones(), 2.0, 120.0
     print(f"device: {jax.devices()[0]}; {args.system}, skin {args.skin} Å, {args.chunk} steps per chunk, "
-          f"{args.rounds} rounds, XLA threads: {args.xla_threads or 'default'}")
+          f"{args.rounds} rounds, XLA threads: {args.xla_threads or 'default'}, "
+          f"builder threads: {args.builder_threads or 'all cores'}")
     print(f"{'atoms':>6} {'mode':<7} {'ms/step':>8} {'µs/atom':>8} {'device':>7} {'idle':>6} "
           f"{'waited':>7} {'list: copy':>10} {'search':>7} {'put':>6} {'builds':>6} {'viol':>4}")
     for n_atoms, steps in zip(args.sizes, args.steps * (len(args.sizes) if len(args.steps) == 1 else 1)):
         s = md_water(model, n_atoms, args.skin, args.chunk) if args.system == "water" else argon_system(n_atoms)
         sims = {mode: Simulation(model, s.numbers, s.positions, s.cell, True,
                                  MDSettings(timestep_fs=timestep, temperature_K=temperature, skin=args.skin,
-                                            chunk_steps=args.chunk, neighbor_mode=mode))
+                                            chunk_steps=args.chunk, neighbor_mode=mode,
+                                            n_threads=args.builder_threads))
                 for mode in MODES}
         for sim in sims.values():
             sim.run(args.chunk)  # compile
