@@ -129,7 +129,8 @@ def describe_peaks(result: RDFResult, pair: str, width: float = 0.15) -> Peaks:
 
     g is smoothed with a running mean over ``width`` Å; a peak (minimum) is a point that
     is the largest (smallest) within ``width`` on either side, so bin noise is ignored.
-    The first peak is the first such maximum with g > 1.
+    The first peak is the first such maximum with g > 1; the coordination number is the
+    running one at the minimum's bin centre.
     """
     g, r = result.g[pair], result.r
     dr = r[1] - r[0] if r.size > 1 else 1.0
@@ -147,4 +148,6 @@ def describe_peaks(result: RDFResult, pair: str, width: float = 0.15) -> Peaks:
     minimum = next((k for k in range(peak + 1, len(gs) - w) if extreme(k, np.min)), None)
     if minimum is None:
         return Peaks(r[peak], g[peak], np.nan, np.nan, np.nan)
-    return Peaks(r[peak], g[peak], r[minimum], gs[minimum], float(result.coordination[pair][minimum]))
+    running = result.coordination[pair]  # at upper bin edges; the minimum is at a bin centre
+    coordination = 0.5 * (running[minimum] + (running[minimum - 1] if minimum else 0.0))
+    return Peaks(r[peak], g[peak], r[minimum], gs[minimum], float(coordination))
