@@ -67,7 +67,10 @@ def main() -> None:
         numbers, frames, temperatures = s.numbers, [(s.positions, s.cell)], [args.temperature]
         label = "shared LAMMPS liquid"
     else:
-        t = read_frames(args.trajectory, step=args.every)
+        try:
+            t = read_frames(args.trajectory, step=args.every)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(str(exc)) from None
         numbers, frames = t.numbers, list(zip(t.positions, t.cell))
         temperatures = ([args.temperature] * len(frames) if t.velocities is None
                         else [float(np.average(list(kinetic_temperatures(v, numbers).values()),

@@ -1,6 +1,8 @@
 """Analysis of trajectories (radial distribution functions first)."""
 
+from .pressure import frame_pressures, pressure_bar
 from .rdf import RDFResult, describe_peaks, radial_distribution
 from .temperature import kinetic_temperatures
 
-__all__ = ["RDFResult", "describe_peaks", "kinetic_temperatures", "radial_distribution"]
+__all__ = ["RDFResult", "describe_peaks", "frame_pressures", "kinetic_temperatures", "pressure_bar",
+           "radial_distribution"]
