@@ -120,25 +120,34 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path, water_dir):
 
 
 @pytest.mark.slow
-def test_liquid_water_structure_and_temperature(rpbe_model, water_dir):
+def test_liquid_water_structure_and_temperature(rpbe_model, liquid_8640):
     """512 molecules of RPBE-D3 water at 300 K (issue 6's physical checks).
 
-    Float32, as users run it and as water_nvt.py does it: minimisation, 2 ps of Langevin
-    equilibration, 1.5 ps of Nose–Hoover sampling. Mean temperature within 2 %, O and H
-    kinetic temperatures each within 3 % (equipartition: a global thermostat alone left the
-    O–H vibrations ~100 K cold), no energy blow-up, O-H bonds 0.95-1.02 Å, O-O first peak
-    2.70-2.90 Å with height 2.2-3.4, first minimum 3.3-3.6 Å, coordination to it 4-5
-    (experiment: 2.80 Å, ~2.5).
+    At the density of the shared RPBE-D3 liquid (0.894 g/cm^3, from a long LAMMPS run of
+    this potential whose box had relaxed under a barostat; its virial pressure is 0.4
+    kbar), not at experiment's 0.997 g/cm^3: compressing that liquid rigidly to 0.997
+    raises its pressure to 14 kbar, and our run there gave an O–O coordination of 5.3
+    (docs/benchmarks.md). Float32, as users run it and as water_nvt.py does it:
+    minimisation, 2 ps of Langevin equilibration, 1.5 ps of Nose–Hoover sampling. Mean
+    temperature within 2 %, O and H kinetic temperatures each within 3 % (equipartition:
+    a global thermostat alone left the O–H vibrations ~100 K cold), no energy blow-up,
+    O-H bonds 0.95-1.02 Å, O-O first peak 2.70-2.90 Å with height 2.2-3.4, first minimum
+    3.3-3.6 Å, coordination to it 4-5 (experiment: 2.80 Å, ~2.5); against the LAMMPS
+    liquid, the same running O–O coordination at 3.0, 3.5 and 4.0 Å; mean pressure near 0.
     """
     import dataclasses
 
     import jax.numpy as jnp
 
     from nemd.analysis import describe_peaks, kinetic_temperatures, radial_distribution
+    from nemd.analysis.pressure import frame_pressures
+    from nemd.io.water import WATER_MASS, AMU_PER_A3_IN_G_PER_CM3
     from nemd.md import MDSettings, Simulation
     from nemd.md.minimize import fire_minimize
 
-    s = water_box(512, seed=0)
+    reference = liquid_8640
+    density = reference.n_atoms // 3 * WATER_MASS * AMU_PER_A3_IN_G_PER_CM3 / np.linalg.det(reference.cell)
+    s = water_box(512, density=density, seed=0)
     relaxed = fire_minimize(rpbe_model, s.numbers, s.positions, s.cell, True, fmax=1.0, max_steps=200,
                             skin=0.6, chunk_steps=3, dtype=jnp.float32)
     settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="langevin", skin=0.6, chunk_steps=3)
@@ -159,12 +168,21 @@ def test_liquid_water_structure_and_temperature(rpbe_model, water_dir):
     sim.close()
     r = frames[-1][0].reshape(-1, 3, 3)
     oh = np.linalg.norm(r[:, 1:] - r[:, :1], axis=-1)  # molecules stay whole in index order
-    peaks = describe_peaks(radial_distribution(frames, s.numbers, ["O-O"], 6.0, 300), "O-O")
+    ours = radial_distribution(frames, s.numbers, ["O-O"], 6.0, 300)
+    lammps = radial_distribution([(reference.positions, reference.cell)], reference.numbers, ["O-O"], 6.0, 300)
+    peaks, target = describe_peaks(ours, "O-O"), describe_peaks(lammps, "O-O")
+    shells = [3.0, 3.5, 4.0]  # Å; running coordination n(r) at fixed r is robust to the flat minimum
+    n_ours, n_lammps = (np.interp(shells, rdf.edges[1:], rdf.coordination["O-O"]) for rdf in (ours, lammps))
     by_element = kinetic_temperatures(np.stack(velocities), s.numbers)
     mean_t = np.mean(temperatures)
-    print(f"\nT {mean_t:.2f} K (O {by_element['O']:.1f} K, H {by_element['H']:.1f} K), conserved-energy spread "
-          f"{np.ptp(energies) / s.n_atoms:.4f} eV/atom, O-H {oh.mean():.4f} Å, O-O peak {peaks.peak_r:.3f} Å "
-          f"g {peaks.peak_g:.3f}, min {peaks.minimum_r:.3f} Å, CN {peaks.coordination:.3f}")
+
+    p_run = frame_pressures(rpbe_model, s.numbers, frames, 300.0).mean()
+    p_reference = frame_pressures(rpbe_model, reference.numbers, [(reference.positions, reference.cell)], 300.0)[0]
+    print(f"\ndensity {density:.4f} g/cm3: T {mean_t:.2f} K (O {by_element['O']:.1f} K, H {by_element['H']:.1f} K), "
+          f"conserved-energy spread {np.ptp(energies) / s.n_atoms:.4f} eV/atom, O-H {oh.mean():.4f} Å, "
+          f"O-O peak {peaks.peak_r:.3f} Å g {peaks.peak_g:.3f}, min {peaks.minimum_r:.3f} Å, "
+          f"CN {peaks.coordination:.3f}; pressure {p_run:.0f} bar (LAMMPS liquid {p_reference:.0f} bar); "
+          f"LAMMPS liquid O-O: {target}; n(r) at {shells} Å: {n_ours.round(3)} (LAMMPS {n_lammps.round(3)})")
     for half in (frames[:15], frames[15:]):  # drift between halves would mean equilibration was too short
         print(describe_peaks(radial_distribution(half, s.numbers, ["O-O"], 6.0, 300), "O-O"))
     assert abs(mean_t / 300.0 - 1.0) < 0.02
@@ -173,6 +191,12 @@ def test_liquid_water_structure_and_temperature(rpbe_model, water_dir):
     assert 0.95 < oh.mean() < 1.02
     assert 2.70 <= peaks.peak_r <= 2.90 and 2.2 <= peaks.peak_g <= 3.4
     assert 3.3 <= peaks.minimum_r <= 3.6 and 4.0 <= peaks.coordination <= 5.0
+    # The LAMMPS run of the same potential: the same shells. Its peak position is not compared:
+    # from one frame it is noise (2.95 Å against 2.83-2.93 Å in our halves, 2026-11-23 run).
+    assert np.all(np.abs(n_ours - n_lammps) < 0.2)
+    # Noise of a 30-frame mean for 1536 atoms is a few hundred bar; compressing the liquid
+    # rigidly by 5 % (to 0.94 g/cm^3) raises it by 5.5 kbar.
+    assert abs(p_run) < 1500.0
 
 
 @pytest.mark.slow
