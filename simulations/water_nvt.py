@@ -45,10 +45,12 @@ def parse_args(argv=None):
                    help="directory holding the model directories (default: $NEMD_DATA or ../shared/data/water)")
     p.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
     p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
-    p.add_argument("--steps", type=int, default=400, help="production steps written to the trajectory (default 400)")
-    p.add_argument("--equilibration", type=int, default=200,
-                   help="NVT steps after a short minimisation, not written (default 200)")
-    p.add_argument("--minimize-steps", type=int, default=100, help="FIRE steps at most before NVT (default 100)")
+    p.add_argument("--steps", type=int, default=300, help="production steps written to the trajectory (default 300)")
+    p.add_argument("--equilibration", type=int, default=400,
+                   help="NVT steps after the minimisation, not written (default 400)")
+    p.add_argument("--minimize-steps", type=int, default=200, help="FIRE steps at most before NVT (default 200)")
+    p.add_argument("--fmax", type=float, default=0.1,
+                   help="stop minimising when the largest force is below this, eV/Å (default 0.1)")
     p.add_argument("--thermostat", default="nose-hoover", choices=["nose-hoover", "langevin"],
                    help="production thermostat (default nose-hoover)")
     p.add_argument("--equilibration-thermostat", default="langevin", choices=["nose-hoover", "langevin"],
@@ -62,8 +64,8 @@ def parse_args(argv=None):
                    help="save the checkpoint at the first frame after every this many steps (default 1000), "
                         "so that a killed run can be resumed")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skin", type=float, default=0.6, help="neighbour-list skin in Å (default 0.6)")
-    p.add_argument("--chunk-steps", type=int, default=3, help="steps per jitted chunk (default 3)")
+    p.add_argument("--skin", type=float, default=1.0, help="neighbour-list skin in Å (default 1.0)")
+    p.add_argument("--chunk-steps", type=int, default=5, help="steps per jitted chunk (default 5)")
     p.add_argument("--sync-neighbors", action="store_true", help="build lists between chunks instead of overlapping")
     p.add_argument("--neighbor-backend", default="auto", choices=["auto", "numba", "fortran"])
     p.add_argument("--x64", action="store_true", help="float64 everywhere (default float32)")
@@ -204,7 +206,6 @@ def prepare(args, model, model_dir, settings):
     """The simulation at the start of production: restored from the checkpoint, or built,
     minimised and equilibrated. Returns (simulation, production start step, target step)."""
     import jax
-    import numpy as np
 
     from nemd.md import Simulation
     from nemd.md.minimize import fire_minimize
@@ -226,7 +227,7 @@ def prepare(args, model, model_dir, settings):
               f"{'float64' if args.x64 else 'float32'}, JAX on {jax.default_backend()}")
         t0 = time.perf_counter()
         relaxed = fire_minimize(model, structure.numbers, structure.positions, structure.cell, structure.pbc,
-                                fmax=1.0, max_steps=args.minimize_steps, skin=args.skin, chunk_steps=args.chunk_steps)
+                                fmax=args.fmax, max_steps=args.minimize_steps, skin=args.skin, chunk_steps=args.chunk_steps)
         print(f"minimised: {relaxed.steps} FIRE steps, max force {relaxed.max_force:.2f} eV/Å, "
               f"E = {relaxed.energy / structure.n_atoms:.4f} eV/atom ({time.perf_counter() - t0:.0f} s)")
         equilibration = dataclasses.replace(settings, thermostat=args.equilibration_thermostat)
@@ -244,9 +245,7 @@ def prepare(args, model, model_dir, settings):
                 sim.close()
                 raise KeyboardInterrupt
             if equilibration != settings:  # production continues the same trajectory with its thermostat
-                sim.close()
-                sim = Simulation(model, sim.numbers, np.asarray(sim.state.position), sim.cell, sim.pbc, settings,
-                                 dtype=sim.dtype, momenta=sim.state.momentum, step=sim.step)
+                sim.continue_with(thermostat=settings.thermostat)
         production_start, target = sim.step, sim.step + args.steps
         args.out.parent.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(dict(production_start=production_start, steps=args.steps,

@@ -54,22 +54,31 @@ def _random_rotation(rng):
 def test_invariances(rpbe_model, dft_frames):
     s = dft_frames[2].structure
     rng = np.random.default_rng(0)
+    kinds = rpbe_model.kinds(s.numbers)
+    # One compiled function for every geometry of these species (the cell is an argument).
+    energy_and_grad = jax.jit(jax.value_and_grad(rpbe_model.energy_fn(s.numbers, s.cell)))
+
+    def evaluate(positions, cell):
+        nl = build_neighbor_list(positions, cell, True, rpbe_model.cutoff, 0.0, kinds=kinds)
+        e, g = energy_and_grad(jnp.asarray(positions), nl, cell=jnp.asarray(cell))
+        return float(e), -np.asarray(g)
+
     e0, f0 = energy_and_forces(rpbe_model, s)
+    e, f = evaluate(s.positions, s.cell)
+    assert e == pytest.approx(e0, abs=1e-9) and np.allclose(f, f0, atol=1e-9)
     rot = _random_rotation(rng)
-    rotated = dataclasses.replace(s, positions=s.positions @ rot.T, cell=s.cell @ rot.T)
-    e, f = energy_and_forces(rpbe_model, rotated)
+    e, f = evaluate(s.positions @ rot.T, s.cell @ rot.T)
     assert e == pytest.approx(e0, abs=1e-9) and np.allclose(f, f0 @ rot.T, atol=1e-9)
-    moved = dataclasses.replace(s, positions=s.positions + rng.normal(size=3) * 3.0)
-    e, f = energy_and_forces(rpbe_model, moved)
+    e, f = evaluate(s.positions + rng.normal(size=3) * 3.0, s.cell)
+    assert e == pytest.approx(e0, abs=1e-9) and np.allclose(f, f0, atol=1e-9)
+    shifted = s.positions.copy()
+    shifted[[3, 10]] += [s.cell[0] - 2 * s.cell[2], s.cell[1]]  # lattice translations of single atoms
+    e, f = evaluate(shifted, s.cell)
     assert e == pytest.approx(e0, abs=1e-9) and np.allclose(f, f0, atol=1e-9)
     perm = rng.permutation(s.n_atoms)
     permuted = dataclasses.replace(s, positions=s.positions[perm], numbers=s.numbers[perm])
     e, f = energy_and_forces(rpbe_model, permuted)
     assert e == pytest.approx(e0, abs=1e-9) and np.allclose(f, f0[perm], atol=1e-9)
-    shifted = s.positions.copy()
-    shifted[[3, 10]] += [s.cell[0] - 2 * s.cell[2], s.cell[1]]  # lattice translations of single atoms
-    e, f = energy_and_forces(rpbe_model, dataclasses.replace(s, positions=shifted))
-    assert e == pytest.approx(e0, abs=1e-9) and np.allclose(f, f0, atol=1e-9)
 
 
 def _errors(model, frames):
@@ -171,3 +180,34 @@ def test_missing_files_and_unknown_species(water_dir, tmp_path, rpbe_model):
         rpbe_model.energy_fn(np.array([1, 8, 6]), np.eye(3) * 10)
     with pytest.raises(ValueError, match="unknown model"):
         load("mace", target)
+
+
+def test_skin_edges_are_dropped_and_outgrown_bounds_give_nan(rpbe_model, dft_frames):
+    """With in-cutoff bounds on the list the model evaluates only the edges inside its
+    cutoff. After atoms have moved (less than skin/2) it gives what a fresh list gives
+    while the bounds hold; a list whose bounds were outgrown (forced here: bounds of 8,
+    far below the ~60 neighbours) gives NaN, never a wrong number, and the check the
+    driver runs every step reports it."""
+    from nemd.neighbors import exceeds_within_cutoff_bounds
+
+    s = dft_frames[3].structure
+    kinds = rpbe_model.kinds(s.numbers)
+    energy = jax.jit(rpbe_model.energy_fn(s.numbers, s.cell))
+    energy_and_grad = jax.jit(jax.value_and_grad(energy))
+    outgrown = jax.jit(exceeds_within_cutoff_bounds)
+    rng = np.random.default_rng(4)
+    direction = rng.normal(size=s.positions.shape)
+    moved = s.positions + 0.45 * direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    stale = build_neighbor_list(s.positions, s.cell, True, rpbe_model.cutoff, 1.0, kinds=kinds, within_cutoff=True)
+    assert all(w < k for w, k in zip(stale.max_neighbors_within_cutoff_by_kind, stale.max_neighbors_by_kind))
+    tight = dataclasses.replace(stale, max_neighbors_within_cutoff_by_kind=(8, 8))
+    for positions in (s.positions, moved):
+        R = jnp.asarray(positions)
+        fresh = build_neighbor_list(positions, s.cell, True, rpbe_model.cutoff, 0.0, kinds=kinds)
+        e_ref, g_ref = energy_and_grad(R, fresh)
+        assert not bool(outgrown(R, stale, jnp.asarray(kinds), jnp.asarray(s.cell)))
+        e, g = energy_and_grad(R, stale)
+        assert float(e) == pytest.approx(float(e_ref), abs=1e-9)
+        np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-9)
+        assert bool(outgrown(R, tight, jnp.asarray(kinds), jnp.asarray(s.cell)))
+        assert np.isnan(float(energy(R, tight)))

@@ -67,6 +67,34 @@ def test_capacity_growth_recompiles_and_keeps_the_trajectory(argon):
     np.testing.assert_allclose(np.asarray(runs[0].state.position), np.asarray(reference.state.position), atol=1e-8)
 
 
+@dataclasses.dataclass(frozen=True)
+class CompactLJ(LennardJones):
+    """Asks the driver for lists with in-cutoff bounds (LJ itself does not use them)."""
+
+    uses_within_cutoff_bounds = True
+
+
+def test_outgrown_within_cutoff_bounds_are_grown_and_the_chunk_redone(argon, monkeypatch):
+    """Lists whose in-cutoff bounds are measured too small (half the true counts) are
+    outgrown; the driver detects it every step, rebuilds with larger bounds and redoes the
+    chunk, so the trajectory is the one of plain lists, in both neighbour modes."""
+    import nemd.neighbors.neighbor_list as neighbor_list
+
+    numbers, positions, cell = argon
+    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", skin=0.4, chunk_steps=10)
+    reference, _ = simulate(argon, 100)
+    counts_within = neighbor_list._counts_within
+    monkeypatch.setattr(neighbor_list, "_counts_within", lambda *args: counts_within(*args) // 2)
+    for mode in ("async", "sync"):
+        sim = Simulation(CompactLJ(), numbers, positions, cell, True, dataclasses.replace(settings, neighbor_mode=mode))
+        first = sim.nl.max_neighbors_within_cutoff_by_kind
+        reports = sim.run(100)
+        sim.close()
+        assert first and sim.nl.max_neighbors_within_cutoff_by_kind[0] > first[0]
+        assert reports[-1].violations >= 1 and sim.step == 100
+        np.testing.assert_array_equal(np.asarray(sim.state.position), np.asarray(reference.state.position))
+
+
 def test_nve_energy_conservation_lennard_jones(argon):
     """Shifted-force LJ argon, 4 fs steps (~1/50 of the fastest vibration period).
 
@@ -120,12 +148,20 @@ def test_langevin_then_nose_hoover_keeps_every_element_at_the_target(argon):
     langevin = Simulation(LennardJones(), mixed, positions, cell, True, settings)
     langevin.run(600)
     equilibrated = sample(langevin, 15)
-    nose_hoover = Simulation(LennardJones(), mixed, np.asarray(langevin.state.position), cell, True,
-                             dataclasses.replace(settings, thermostat="nose-hoover"),
-                             momenta=langevin.state.momentum, step=langevin.step)
-    assert nose_hoover.step == 2100
-    np.testing.assert_array_equal(np.asarray(nose_hoover.state.momentum), np.asarray(langevin.state.momentum))
-    production = sample(nose_hoover, 15)
+    momenta = np.asarray(langevin.state.momentum)
+    langevin.continue_with(thermostat="nose-hoover")
+    assert langevin.step == 2100 and langevin.settings.thermostat == "nose-hoover"
+    np.testing.assert_array_equal(np.asarray(langevin.state.momentum), momenta)
+    production = sample(langevin, 15)
+    with pytest.raises(ValueError, match="skin cannot change"):
+        langevin.continue_with(skin=2.0)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        langevin.continue_with(temperature_K=-1.0)
+    # A new Simulation continues a run as well (momenta and step carried over).
+    fresh = Simulation(LennardJones(), mixed, np.asarray(langevin.state.position), cell, True, settings,
+                       momenta=langevin.state.momentum, step=langevin.step)
+    assert fresh.step == 3600
+    np.testing.assert_array_equal(np.asarray(fresh.state.momentum), np.asarray(langevin.state.momentum))
     # 128 atoms per element, 15 samples: standard error ~2 % of T.
     for temperatures in (equilibrated, production):
         assert temperatures["He"] == pytest.approx(120.0, rel=0.07)

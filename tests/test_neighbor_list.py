@@ -1,5 +1,7 @@
 """The device NeighborList: padding, capacity buckets and the skin criterion."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,7 @@ from nemd.neighbors import (
     build_neighbor_list,
     capacity_bucket,
     edge_vectors,
+    exceeds_within_cutoff_bounds,
     max_displacement,
     needs_rebuild,
 )
@@ -95,3 +98,44 @@ def test_dense_neighbor_tables_match_the_edge_list():
         for i in range(120):
             expected = np.flatnonzero((receivers == i) & (kinds[senders] == k))
             np.testing.assert_array_equal(edges_k[i][valid_k[i]], expected)
+
+
+def test_within_cutoff_bounds_and_compacted_tables():
+    """The in-cutoff bounds count what a brute-force distance check counts, and
+    ``within_cutoff`` keeps exactly the rows' edges shorter than the cutoff, in order."""
+    from nemd.models.graph import dense_neighbors_by_kind, within_cutoff
+    from nemd.neighbors.neighbor_list import neighbors_bucket
+
+    rng = np.random.default_rng(3)
+    cell = np.array([[9.0, 0.0, 0.0], [1.5, 9.5, 0.0], [-1.0, 2.0, 10.0]])  # triclinic
+    positions = rng.uniform(0, 1, (150, 3)) @ cell + rng.integers(-2, 3, (150, 3)) @ cell  # unwrapped
+    kinds = rng.integers(0, 2, 150)
+    cutoff, skin = 3.0, 0.8
+    nl = build_neighbor_list(positions, cell, True, cutoff=cutoff, skin=skin, kinds=kinds, backend="numba",
+                             within_cutoff=True)
+    n = int(nl.n_pairs)
+    vec = np.asarray(edge_vectors(jnp.asarray(positions), nl, cell))[:n]
+    inside = np.linalg.norm(vec, axis=1) < cutoff
+    receivers, senders = np.asarray(nl.receivers[:n]), np.asarray(nl.senders[:n])
+    for k in range(2):
+        counts = np.bincount(receivers[inside & (kinds[senders] == k)], minlength=150)
+        assert nl.max_neighbors_within_cutoff_by_kind[k] == neighbors_bucket(counts.max())
+        assert nl.max_neighbors_within_cutoff_by_kind[k] < nl.max_neighbors_by_kind[k]
+    for k, (edges, valid) in enumerate(dense_neighbors_by_kind(nl, 150, jnp.asarray(kinds), 2)):
+        vectors = jnp.where(valid[..., None], edge_vectors(jnp.asarray(positions), nl, cell)[edges], 0.0)
+        width = nl.max_neighbors_within_cutoff_by_kind[k]
+        compact, kept, fits = within_cutoff(vectors, valid, cutoff, width)
+        assert bool(fits) and compact.shape == (150, width, 3)
+        for i in range(150):
+            row = np.asarray(vectors[i])[np.asarray(valid[i])]
+            np.testing.assert_array_equal(np.asarray(compact[i])[np.asarray(kept[i])],
+                                          row[np.linalg.norm(row, axis=1) < cutoff])
+        assert not bool(within_cutoff(vectors, valid, cutoff, 1)[2])  # rows that do not fit are reported
+    # The validity check: holds where the bounds were measured, fails once they are outgrown.
+    device_kinds, device_cell = jnp.asarray(kinds), jnp.asarray(cell)
+    assert not bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), nl, device_kinds, device_cell))
+    tight = dataclasses.replace(nl, max_neighbors_within_cutoff_by_kind=(int(counts.max()) - 1,) * 2)
+    assert bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), tight, device_kinds, device_cell))
+    plain = build_neighbor_list(positions, cell, True, cutoff=cutoff, skin=skin, kinds=kinds, backend="numba")
+    assert plain.max_neighbors_within_cutoff_by_kind == ()  # only on request: such lists need the check
+    assert not bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), plain, device_kinds, device_cell))

@@ -90,7 +90,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path, water_dir):
     at its last frame and prints the summary; --resume then continues without gaps."""
     from nemd.io.h5md import read_frames
 
-    base = ["--molecules", "16", "--minimize-steps", "10", "--equilibration", "6", "--every", "3",
+    base = ["--molecules", "16", "--minimize-steps", "10", "--equilibration", "0", "--every", "3",
             "--checkpoint-every", "30", "--out", "w.h5", "--seed", "1"]
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *base, "--steps", "1000000"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -135,8 +135,6 @@ def test_liquid_water_structure_and_temperature(rpbe_model, liquid_8640):
     3.3-3.6 Å, coordination to it 4-5 (experiment: 2.80 Å, ~2.5); against the LAMMPS
     liquid, the same running O–O coordination at 3.0, 3.5 and 4.0 Å; mean pressure near 0.
     """
-    import dataclasses
-
     import jax.numpy as jnp
 
     from nemd.analysis import describe_peaks, kinetic_temperatures, radial_distribution
@@ -148,15 +146,12 @@ def test_liquid_water_structure_and_temperature(rpbe_model, liquid_8640):
     reference = liquid_8640
     density = reference.n_atoms // 3 * WATER_MASS * AMU_PER_A3_IN_G_PER_CM3 / np.linalg.det(reference.cell)
     s = water_box(512, density=density, seed=0)
-    relaxed = fire_minimize(rpbe_model, s.numbers, s.positions, s.cell, True, fmax=1.0, max_steps=200,
-                            skin=0.6, chunk_steps=3, dtype=jnp.float32)
-    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="langevin", skin=0.6, chunk_steps=3)
-    equilibration = Simulation(rpbe_model, s.numbers, relaxed.positions, s.cell, True, settings, dtype=jnp.float32)
-    equilibration.run(4000)
-    sim = Simulation(rpbe_model, s.numbers, np.asarray(equilibration.state.position), s.cell, True,
-                     dataclasses.replace(settings, thermostat="nose-hoover"), dtype=jnp.float32,
-                     momenta=equilibration.state.momentum, step=equilibration.step)
-    equilibration.close()
+    relaxed = fire_minimize(rpbe_model, s.numbers, s.positions, s.cell, True, fmax=0.1, max_steps=200,
+                            skin=1.0, chunk_steps=5, dtype=jnp.float32)
+    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="langevin", skin=1.0, chunk_steps=5)
+    sim = Simulation(rpbe_model, s.numbers, relaxed.positions, s.cell, True, settings, dtype=jnp.float32)
+    sim.run(4000)
+    sim.continue_with(thermostat="nose-hoover")
     frames, velocities, temperatures, energies = [], [], [], []
     for _ in range(30):
         reports = sim.run(100)

@@ -10,6 +10,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ..neighbors.streaming import shape_of
+
 FORMAT = "nemd-checkpoint-1"
 
 
@@ -21,8 +23,7 @@ def save(sim, path) -> None:
     meta = dict(format=FORMAT, settings=dataclasses.asdict(sim.settings), step=sim.step,
                 violations=sim.violations, recompilations=sim.recompilations,
                 pending_is_current=sim._pending is not None, dtype=str(np.dtype(sim.dtype)),
-                capacity=nl.capacity, max_neighbors=nl.max_neighbors,
-                max_neighbors_by_kind=list(nl.max_neighbors_by_kind), builds=sim.builder.builds)
+                list_shape=shape_of(nl), builds=sim.builder.builds)
     arrays = {f"state_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     arrays.update(numbers=sim.numbers, pbc=sim.pbc, cell=np.zeros((3, 3)) if sim.cell is None else sim.cell,
                   has_cell=np.array(sim.cell is not None),
@@ -56,8 +57,8 @@ def restore(cls, path, model, **overrides):
     sim.state = jax.tree_util.tree_unflatten(
         treedef, [jax.numpy.asarray(v, dtype=f.dtype) for v, f in zip(leaves, fresh)])
     # Rebuild the list in use from its reference positions, with the saved shapes.
-    sim.builder._shape = dict(capacity=meta["capacity"], max_neighbors=meta["max_neighbors"],
-                              max_neighbors_by_kind=tuple(meta["max_neighbors_by_kind"]))
+    shape = meta.get("list_shape") or {key: meta[key] for key in ("capacity", "max_neighbors", "max_neighbors_by_kind")}
+    sim.builder._shape = {key: tuple(value) if isinstance(value, list) else value for key, value in shape.items()}
     sim.nl = sim.builder.build_now(data["list_reference"])
     sim.builder.builds = meta["builds"]
     sim._shapes = {sim._shape_key(sim.nl)}

@@ -24,11 +24,11 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax_md import simulate, space
+from jax_md import quantity, simulate, space
 
 from ..neighbors import NeighborList, build
-from ..neighbors.neighbor_list import max_displacement
-from ..neighbors.streaming import ListBuilder
+from ..neighbors.neighbor_list import exceeds_within_cutoff_bounds, max_displacement
+from ..neighbors.streaming import ListBuilder, shape_of
 from . import units
 
 THERMOSTATS = ("nose-hoover", "langevin", "nve")
@@ -148,10 +148,13 @@ class Simulation:
         self.masses = units.masses_of(self.numbers)
         self.energy_fn = model.energy_fn(self.numbers, self.cell)
         kinds = model.kinds(self.numbers) if hasattr(model, "kinds") else None
-        self.builder = ListBuilder(self.cell, self.pbc, model.cutoff, settings.skin, kinds=kinds,
+        self._kinds = None if kinds is None else jnp.asarray(kinds, jnp.int32)
+        within = kinds is not None and getattr(model, "uses_within_cutoff_bounds", False)
+        self.builder = ListBuilder(self.cell, self.pbc, model.cutoff, settings.skin, kinds=kinds, within_cutoff=within,
                                    backend=settings.backend, n_threads=settings.n_threads)
         self.kT = units.kT(settings.temperature_K)
-        self._init_fn, self._apply_fn = _integrator(self.energy_fn, settings)
+        self._force_fn = jitted_force(self.energy_fn)
+        self._init_fn, self._apply_fn = _integrator(self._force_fn, settings)
         self.nl = self.builder.build_now(positions)
         self._pending = _done(self.nl)  # chunk 1 also runs with L(P_0)
         self.step = int(step)  # e.g. continuing an equilibration run with another thermostat
@@ -160,15 +163,33 @@ class Simulation:
         self.recompilations = 0
         self.wait_seconds = 0.0  # time the driver waited for a list build
         self.device_seconds = 0.0  # from dispatching each chunk to its results on the host
-        key = jax.random.PRNGKey(settings.seed)
-        R = jnp.asarray(positions, self.dtype)
-        mass = jnp.asarray(self.masses, self.dtype)
-        if settings.thermostat == "nve":
-            self.state = self._init_fn(key, R, self.kT, mass=mass, momenta=momenta, neighbor=self.nl)
-        else:
-            self.state = self._init_fn(key, R, mass=mass, momenta=momenta, neighbor=self.nl)
+        self.state = self._initial_state(jnp.asarray(positions, self.dtype), momenta)
         self._chunk = jax.jit(self._run_chunk)
         self._check_finite_start()
+
+    def _initial_state(self, R, momenta):
+        key = jax.random.PRNGKey(self.settings.seed)
+        mass = jnp.asarray(self.masses, self.dtype)
+        if self.settings.thermostat == "nve":
+            return self._init_fn(key, R, self.kT, mass=mass, momenta=momenta, neighbor=self.nl)
+        return self._init_fn(key, R, mass=mass, momenta=momenta, neighbor=self.nl)
+
+    def continue_with(self, **changes) -> None:
+        """Continue this trajectory with other settings (e.g. ``thermostat="nose-hoover"``
+        after a Langevin equilibration; also temperature, time constant, timestep, chunk
+        length, seed, neighbour mode). Positions, momenta, step, neighbour lists and the
+        compiled force are kept; the thermostat's own state (chain, random key) starts anew.
+        The list settings (skin, backend, threads) cannot change here."""
+        fixed = [name for name in ("skin", "backend", "n_threads") if name in changes]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change within a simulation; start a new one")
+        settings = dataclasses.replace(self.settings, **changes)
+        settings.validate()
+        self.settings = settings
+        self.kT = units.kT(settings.temperature_K)
+        self._init_fn, self._apply_fn = _integrator(self._force_fn, settings)
+        self.state = self._initial_state(self.state.position, self.state.momentum)
+        self._chunk = jax.jit(self._run_chunk)
 
     # ------------------------------------------------------------------ device code
 
@@ -182,40 +203,52 @@ class Simulation:
             conserved = potential + kinetic
         return jnp.stack([temperature, potential, kinetic, conserved])
 
+    def _outgrown(self, positions, nl: NeighborList):
+        """The list's in-cutoff bounds no longer hold (False for lists without them)."""
+        if not nl.max_neighbors_within_cutoff_by_kind:
+            return jnp.array(False)
+        cell = None if self.cell is None else jnp.asarray(self.cell, positions.dtype)
+        return exceeds_within_cutoff_bounds(positions, nl, self._kinds, cell)
+
     def _run_chunk(self, state, nl: NeighborList, n_steps):
         """Up to ``n_steps`` steps; stops at the first list violation or non-finite force.
 
-        Returns (state, status, observables, max displacement) with status = (steps done,
-        step index of the violation or -1, step index of the first non-finite or -1).
+        A violation is an atom having moved skin/2, or the list's in-cutoff bounds being
+        outgrown. Returns (state, status, observables, max displacement) with status =
+        (steps done, step index of the violation or -1, step index of the first
+        non-finite or -1, 1 if the violation outgrew the in-cutoff bounds).
         """
         half_skin = 0.5 * nl.skin
 
         def cond(carry):
-            _, i, bad, nan, _ = carry
+            _, i, bad, nan, _, _ = carry
             return (i < n_steps) & (bad < 0) & (nan < 0)
 
         def body(carry):
-            state, i, bad, nan, worst = carry
+            state, i, bad, nan, worst, outgrown = carry
             new = self._apply_fn(state, neighbor=nl)
             disp = max_displacement(new.position, nl)
+            over = self._outgrown(new.position, nl)  # the model returned NaN then: not a NaN error
+            violated = (disp >= half_skin) | over
             finite = jnp.all(jnp.isfinite(new.force)) & jnp.all(jnp.isfinite(new.position))
-            bad = jnp.where(disp >= half_skin, i, bad)
-            nan = jnp.where(finite, nan, i)
+            bad = jnp.where(violated, i, bad)
+            nan = jnp.where(finite | violated, nan, i)
             keep = (bad < 0) & (nan < 0)
             state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, state)
-            return state, i + 1, bad, nan, jnp.maximum(worst, disp)
+            return state, i + 1, bad, nan, jnp.maximum(worst, disp), outgrown | over
 
         minus_one = jnp.array(-1, jnp.int32)
         zero = jnp.zeros((), state.position.dtype)
-        state, done, bad, nan, worst = jax.lax.while_loop(
-            cond, body, (state, jnp.array(0, jnp.int32), minus_one, minus_one, zero))
-        return state, jnp.stack([done, bad, nan]), self._observe(state, nl), worst
+        state, done, bad, nan, worst, outgrown = jax.lax.while_loop(
+            cond, body, (state, jnp.array(0, jnp.int32), minus_one, minus_one, zero, jnp.array(False)))
+        status = jnp.stack([done, bad, nan, outgrown.astype(jnp.int32)])
+        return state, status, self._observe(state, nl), worst
 
     # ------------------------------------------------------------------ host loop
 
     @staticmethod
     def _shape_key(nl: NeighborList):
-        return nl.capacity, nl.max_neighbors, nl.max_neighbors_by_kind
+        return tuple(shape_of(nl).values())
 
     def _use_list(self, nl: NeighborList) -> None:
         key = self._shape_key(nl)
@@ -258,7 +291,7 @@ class Simulation:
                     self._next_list()  # build between chunks, no overlap (counted as waiting)
             dispatched = time.perf_counter()
             state, status, observed, worst = self._chunk(start, self.nl, n)
-            done, bad, nan = (int(x) for x in np.asarray(status))
+            done, bad, nan, outgrown = (int(x) for x in np.asarray(status))
             observed = np.asarray(observed)
             self.device_seconds += time.perf_counter() - dispatched
             if nan < 0 and bad < 0 and not np.all(np.isfinite(observed)):
@@ -270,6 +303,11 @@ class Simulation:
                     f"the state at step {self.step} is kept", self.step + nan + 1)
             if bad >= 0:
                 self.violations += 1
+                if outgrown:  # rebuild with larger in-cutoff bounds (a static list: same pairs)
+                    self.builder.grow_within_cutoff_bounds()
+                    reference = self.nl.reference_positions if mode == "static" else start.position
+                    self._use_list(self.builder.build_now(reference))
+                    continue
                 if mode == "static":
                     raise SimulationError(
                         f"an atom moved more than skin/2 = {0.5 * self.settings.skin} Å at step "
@@ -357,16 +395,23 @@ def _done(value):
     return future
 
 
-def _integrator(energy_fn, settings: MDSettings):
+def jitted_force(energy_fn):
+    """``-grad(energy_fn)``, jitted: JAX-MD's init functions run eagerly, and a jitted force
+    makes them one compiled program, the same for every integrator and for FIRE (so the
+    persistent compilation cache serves the second one), instead of op-by-op tracing."""
+    return jax.jit(quantity.force(energy_fn))
+
+
+def _integrator(force_fn, settings: MDSettings):
     _, shift = space.free()  # positions are integrated unwrapped
     dt = units.fs_to_internal(settings.timestep_fs)
     kT = units.kT(settings.temperature_K)
     tau = units.fs_to_internal(settings.tau)
     if settings.thermostat == "nose-hoover":
-        return simulate.nvt_nose_hoover(energy_fn, shift, dt, kT, tau=tau)
+        return simulate.nvt_nose_hoover(force_fn, shift, dt, kT, tau=tau)
     if settings.thermostat == "langevin":
-        return simulate.nvt_langevin(energy_fn, shift, dt, kT, gamma=1.0 / tau)
-    return simulate.nve(energy_fn, shift, dt)
+        return simulate.nvt_langevin(force_fn, shift, dt, kT, gamma=1.0 / tau)
+    return simulate.nve(force_fn, shift, dt)
 
 
 def _check_overlaps(positions, cell, pbc) -> None:

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import minimize, space
 
-from ..neighbors.neighbor_list import max_displacement
+from ..neighbors.neighbor_list import exceeds_within_cutoff_bounds, max_displacement
 from ..neighbors.streaming import ListBuilder
 from . import units
+from .driver import jitted_force
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +30,8 @@ def fire_minimize(model, numbers, positions, cell=None, pbc=True, *, fmax: float
     """FIRE descent until the largest force is below ``fmax`` (eV/Å) or ``max_steps``.
 
     Runs in jitted chunks; the list is rebuilt (on the CPU) whenever an atom has moved
-    skin/2, and a chunk that outran its list is redone with a fresh one.
+    skin/4, and a chunk that outran its list (skin/2, or its in-cutoff bounds) is redone
+    with a fresh one.
     """
     numbers = np.asarray(numbers)
     pbc = np.broadcast_to(np.asarray(pbc, bool), (3,))
@@ -37,21 +39,27 @@ def fire_minimize(model, numbers, positions, cell=None, pbc=True, *, fmax: float
     dtype = dtype or jnp.zeros(()).dtype
     energy_fn = model.energy_fn(numbers, cell)
     kinds = model.kinds(numbers) if hasattr(model, "kinds") else None
-    builder = ListBuilder(cell, pbc, model.cutoff, skin, kinds=kinds, backend=backend, n_threads=None)
+    within = kinds is not None and getattr(model, "uses_within_cutoff_bounds", False)
+    builder = ListBuilder(cell, pbc, model.cutoff, skin, kinds=kinds, within_cutoff=within, backend=backend,
+                          n_threads=None)
+    device_kinds = None if kinds is None else jnp.asarray(kinds, jnp.int32)
+    device_cell = None if cell is None else jnp.asarray(cell, dtype)
     _, shift = space.free()
     dt = units.fs_to_internal(max_step_fs)
-    init_fn, apply_fn = minimize.fire_descent(energy_fn, shift, dt_start=0.1 * dt, dt_max=dt)
+    init_fn, apply_fn = minimize.fire_descent(jitted_force(energy_fn), shift, dt_start=0.1 * dt, dt_max=dt)
     mass = jnp.asarray(units.masses_of(numbers), dtype)
 
     @jax.jit
     def chunk(state, nl, n):
         def body(_, carry):
-            state, worst = carry
+            state, worst, outgrown = carry
             state = apply_fn(state, neighbor=nl)
-            return state, jnp.maximum(worst, max_displacement(state.position, nl))
+            if nl.max_neighbors_within_cutoff_by_kind:
+                outgrown = outgrown | exceeds_within_cutoff_bounds(state.position, nl, device_kinds, device_cell)
+            return state, jnp.maximum(worst, max_displacement(state.position, nl)), outgrown
 
-        state, worst = jax.lax.fori_loop(0, n, body, (state, jnp.zeros((), dtype)))
-        return state, worst, jnp.max(jnp.linalg.norm(state.force, axis=-1))
+        state, worst, outgrown = jax.lax.fori_loop(0, n, body, (state, jnp.zeros((), dtype), jnp.array(False)))
+        return state, worst, outgrown, jnp.max(jnp.linalg.norm(state.force, axis=-1))
 
     nl = builder.build_now(np.asarray(positions))
     state = init_fn(jnp.asarray(positions, dtype), mass=mass, neighbor=nl)
@@ -61,7 +69,11 @@ def fire_minimize(model, numbers, positions, cell=None, pbc=True, *, fmax: float
     try:
         while max_force > fmax and steps < max_steps:
             n = min(length, max_steps - steps)
-            new, worst, new_max_force = chunk(state, nl, n)
+            new, worst, outgrown, new_max_force = chunk(state, nl, n)
+            if bool(outgrown):  # redo with larger in-cutoff bounds
+                builder.grow_within_cutoff_bounds()
+                nl = builder.build_now(state.position)
+                continue
             if float(worst) >= 0.5 * skin:  # outran the list: redo from a fresh one, shorter
                 fresh = bool(jnp.array_equal(nl.reference_positions, state.position))
                 if fresh and length == 1:

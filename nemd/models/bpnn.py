@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..neighbors import NeighborList
-from .graph import dense_neighbors_by_kind, safe_norm
+from .graph import dense_neighbors_by_kind, safe_norm, within_cutoff
 
 BOHR = 0.529177210903  # Å
 HARTREE = 27.211386245988  # eV
@@ -403,6 +403,9 @@ class BPNNModel:
 
     parameters: BPNNParameters
     name: str = "bpnn"
+    #: Evaluates only the edges inside its cutoff when a list carries in-cutoff bounds:
+    #: the MD driver and FIRE then build such lists and check them every step.
+    uses_within_cutoff_bounds = True
 
     def __post_init__(self):
         self._plans = {z: _element_plan(self.parameters, z) for z in self.parameters.elements}
@@ -441,6 +444,7 @@ class BPNNModel:
 
         def descriptors(R, neighbor: NeighborList, cell=cell):
             tables = dense_neighbors_by_kind(neighbor, n_atoms, kinds, len(p.elements))
+            widths = neighbor.max_neighbors_within_cutoff_by_kind
             out = {}
             for z, atoms in groups.items():
                 if atoms.size == 0:
@@ -453,21 +457,37 @@ class BPNNModel:
                         vec = vec + neighbor.shifts[edges].astype(R.dtype) @ jnp.asarray(cell, R.dtype)
                     vecs.append(jnp.where(valid[..., None], vec / BOHR, 0.0))  # the files are in Bohr
                     valids.append(valid)
-                widest = max(v.shape[1] for v in vecs)
-                # Small blocks keep the (B, K, K) pair arrays in cache (measured: ~8 atoms at K ~ 90).
-                block = block_size or max(1, min(atoms.size, 2**16 // max(widest * widest, 1)))
-                n_blocks = -(-atoms.size // block)
-
-                def padded(x):
-                    x = jnp.pad(x, [(0, n_blocks * block - atoms.size)] + [(0, 0)] * (x.ndim - 1))
-                    return x.reshape(n_blocks, block, *x.shape[1:])
-
-                block_fn = jax.checkpoint(partial(_symmetry_block, plan=self._plans[z], cutoff_fn=cutoff_fn))
-                g = jax.lax.map(lambda xs: block_fn(*xs), ([padded(v) for v in vecs], [padded(v) for v in valids]))
-                out[z] = g.reshape(n_blocks * block, -1)[: atoms.size]
+                symmetry = partial(self._blocked_symmetry, z, cutoff_fn=cutoff_fn, block_size=block_size)
+                if not widths or all(w >= v.shape[1] for w, v in zip(widths, vecs)):
+                    out[z] = symmetry(vecs, valids)
+                    continue
+                # The angular sums cost ~K^2 per atom: lay out only the edges inside the
+                # cutoff (a 1 Å skin more than doubles K^2). A list whose in-cutoff bounds
+                # were outgrown gives NaN: callers check the bounds (exceeds_within_cutoff_bounds).
+                compact = [within_cutoff(v, m, p.cutoff_bohr, w) for v, m, w in zip(vecs, valids, widths)]
+                fits = jnp.all(jnp.stack([c[2] for c in compact]))
+                g = symmetry([c[0] for c in compact], [c[1] for c in compact])
+                out[z] = jnp.where(fits, g, jnp.nan)
             return out
 
         return descriptors
+
+    def _blocked_symmetry(self, z, vecs, valids, *, cutoff_fn, block_size=None):
+        """Symmetry functions of all centres of element ``z`` from their dense neighbour
+        tables (one per neighbour element), in blocks rematerialised in the backward pass."""
+        n = vecs[0].shape[0]
+        widest = max(v.shape[1] for v in vecs)
+        # Small blocks keep the (B, K, K) pair arrays in cache (measured: ~8 atoms at K ~ 90).
+        block = block_size or max(1, min(n, 2**16 // max(widest * widest, 1)))
+        n_blocks = -(-n // block)
+
+        def padded(x):
+            x = jnp.pad(x, [(0, n_blocks * block - n)] + [(0, 0)] * (x.ndim - 1))
+            return x.reshape(n_blocks, block, *x.shape[1:])
+
+        block_fn = jax.checkpoint(partial(_symmetry_block, plan=self._plans[z], cutoff_fn=cutoff_fn))
+        g = jax.lax.map(lambda xs: block_fn(*xs), ([padded(v) for v in vecs], [padded(v) for v in valids]))
+        return g.reshape(n_blocks * block, -1)[:n]
 
     def kinds(self, species) -> np.ndarray:
         """Per-atom element indices, the ``kinds`` to build neighbour lists for this model with."""

@@ -66,6 +66,28 @@ def dense_neighbors_by_kind(nl: NeighborList, n_atoms: int, sender_kinds: jax.Ar
     return tables
 
 
+def within_cutoff(vectors: jax.Array, valid: jax.Array, cutoff: float, width: int):
+    """Compact the rows of a dense neighbour table to the edges shorter than ``cutoff``.
+
+    ``vectors (N, K, 3)``, ``valid (N, K)``: a table of a skin-buffered list, whose edges
+    beyond the cutoff contribute nothing. Returns ``(vectors (N, width, 3), valid (N, width),
+    fits)``, rows keeping their order; ``fits`` is False when some row has more than
+    ``width`` such edges (atoms moved since the list's in-cutoff bounds were measured):
+    the compacted table then misses edges and the caller must use the full one.
+    """
+    n, k = valid.shape
+    keep = valid & (jnp.sum(vectors * vectors, axis=-1) < cutoff * cutoff)
+    slot = jnp.cumsum(keep, axis=1, dtype=jnp.int32) - 1
+    fits = jnp.all(slot[:, -1] < width) if k else jnp.array(True)
+    slot = jnp.where(keep, slot, width)  # dropped edges go to a spare column, then cut off
+    rows = jnp.arange(n)[:, None]
+    columns = jnp.zeros((n, width + 1), jnp.int32).at[rows, slot].set(
+        jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), (n, k)), mode="drop")[:, :width]
+    kept = jnp.zeros((n, width + 1), bool).at[rows, slot].set(keep, mode="drop")[:, :width]
+    compact = jnp.take_along_axis(vectors, columns[..., None], axis=1)
+    return jnp.where(kept[..., None], compact, 0.0), kept, fits
+
+
 # ---------------------------------------------------------------- dense graphs for message passing
 
 

@@ -6,6 +6,7 @@ from .neighbor_list import (
     build_neighbor_list,
     capacity_bucket,
     edge_vectors,
+    exceeds_within_cutoff_bounds,
     from_pairs,
     max_displacement,
     needs_rebuild,
@@ -13,6 +14,6 @@ from .neighbor_list import (
 
 __all__ = [
     "BACKENDS", "NeighborList", "Pairs", "available_backends", "build", "build_neighbor_list",
-    "capacity_bucket", "edge_vectors", "fortran_available", "from_pairs", "max_displacement",
-    "needs_rebuild",
+    "capacity_bucket", "edge_vectors", "exceeds_within_cutoff_bounds", "fortran_available", "from_pairs",
+    "max_displacement", "needs_rebuild",
 ]

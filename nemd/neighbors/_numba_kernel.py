@@ -133,3 +133,17 @@ def decode_slots(
             out_shifts[dst + e, 0] = rest // key_square - half + image[i, 0] - image[j, 0]
             out_shifts[dst + e, 1] = (rest // key_base) % key_base - half + image[i, 1] - image[j, 1]
             out_shifts[dst + e, 2] = rest % key_base - half + image[i, 2] - image[j, 2]
+
+
+@njit(nogil=True, cache=True)
+def count_within_by_kind(positions, cell, senders, receivers, shifts, kinds, cutoff2, counts):
+    """``counts[i, k]`` += edges of receiver i from senders of kind k closer than the cutoff
+    (``r = positions[s] + shift @ cell - positions[r]``, ``|r|^2 < cutoff2``)."""
+    for e in range(senders.shape[0]):
+        s, r = senders[e], receivers[e]
+        a0, a1, a2 = shifts[e, 0], shifts[e, 1], shifts[e, 2]
+        d0 = positions[s, 0] - positions[r, 0] + a0 * cell[0, 0] + a1 * cell[1, 0] + a2 * cell[2, 0]
+        d1 = positions[s, 1] - positions[r, 1] + a0 * cell[0, 1] + a1 * cell[1, 1] + a2 * cell[2, 1]
+        d2 = positions[s, 2] - positions[r, 2] + a0 * cell[0, 2] + a1 * cell[1, 2] + a2 * cell[2, 2]
+        if d0 * d0 + d1 * d1 + d2 * d2 < cutoff2:
+            counts[r, kinds[s]] += 1

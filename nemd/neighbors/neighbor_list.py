@@ -56,6 +56,13 @@ class NeighborList:
     #: The same bound per kind of sender (e.g. element) when the list was built with
     #: ``kinds``: lets models lay out neighbours per element without wasting slots.
     max_neighbors_by_kind: tuple = dataclasses.field(metadata=dict(static=True), default=())
+    #: Optional (lists built with ``within_cutoff=True``): bucketed bound per kind on the
+    #: edges of any one receiver shorter than ``cutoff`` at the reference positions (the
+    #: rest are skin). Models may lay out only those edges. Unlike the bounds above it can
+    #: be outgrown as atoms move, so such a list is valid only while, besides the skin/2
+    #: criterion, ``exceeds_within_cutoff_bounds`` is False (the MD driver and FIRE check
+    #: both every step); a model given an outgrown list returns NaN, never a wrong number.
+    max_neighbors_within_cutoff_by_kind: tuple = dataclasses.field(metadata=dict(static=True), default=())
 
     @property
     def capacity(self) -> int:
@@ -85,30 +92,41 @@ def padded_arrays(pairs: Pairs, capacity: int):
     return senders, receivers, shifts, mask
 
 
+def _grow(bounds, counts) -> tuple:
+    """Bucketed per-kind bounds for these maximum ``counts``, keeping ``bounds`` that fit."""
+    previous = tuple(bounds) if len(bounds) == len(counts) else (0,) * len(counts)
+    return tuple(int(old) if m <= old else neighbors_bucket(int(m)) for m, old in zip(counts, previous))
+
+
 def from_pairs(pairs: Pairs, reference_positions, r_list: float, skin: float,
                capacity: int | None = None, max_neighbors: int | None = None,
-               kinds=None, max_neighbors_by_kind=(), device=None) -> NeighborList:
+               kinds=None, max_neighbors_by_kind=(), device=None, *, within_cutoff: bool = False,
+               cell=None, max_neighbors_within_cutoff_by_kind=()) -> NeighborList:
     """Pad host ``pairs`` to ``capacity`` and put them on ``device``.
 
     ``capacity`` and the ``max_neighbors*`` bounds default to the buckets of this list;
     pass the previous list's values to keep shapes (and compiled code) when they still
     fit. ``kinds`` (N,) small non-negative ints (e.g. element indices) adds
-    ``max_neighbors_by_kind``.
+    ``max_neighbors_by_kind``; with ``within_cutoff`` and a skin also the bounds on edges
+    shorter than ``r_list - skin`` (measured at ``reference_positions`` with ``cell``, Å).
     """
     capacity = capacity_bucket(len(pairs.senders)) if capacity is None else int(capacity)
     most = int(np.bincount(pairs.receivers, minlength=1).max()) if len(pairs.receivers) else 0
     if max_neighbors is None or most > max_neighbors:
         max_neighbors = neighbors_bucket(most)
-    by_kind = ()
+    by_kind, within = (), ()
     if kinds is not None:
         kinds = np.asarray(kinds, dtype=np.int64)
         n_kinds = int(kinds.max()) + 1 if kinds.size else 0
         counts = np.bincount(pairs.receivers.astype(np.int64) * n_kinds + kinds[pairs.senders],
                              minlength=kinds.size * n_kinds).reshape(-1, n_kinds)
-        most_by_kind = counts.max(axis=0) if counts.size else np.zeros(n_kinds, int)
-        previous = tuple(max_neighbors_by_kind) or (0,) * n_kinds
-        by_kind = tuple(int(old) if len(previous) == n_kinds and m <= old else neighbors_bucket(int(m))
-                        for m, old in zip(most_by_kind, previous))
+        by_kind = _grow(max_neighbors_by_kind, counts.max(axis=0) if counts.size else np.zeros(n_kinds, int))
+        if within_cutoff and skin > 0:
+            inside = _counts_within(pairs, reference_positions, cell, kinds, n_kinds, r_list - skin)
+            within = _grow(max_neighbors_within_cutoff_by_kind, inside.max(axis=0) if inside.size else
+                           np.zeros(n_kinds, int))
+            # No receiver can have more such edges than it has edges at all.
+            within = tuple(min(w, b) for w, b in zip(within, by_kind))
     senders, receivers, shifts, mask = padded_arrays(pairs, capacity)
     put = lambda x: jax.device_put(x, device)  # noqa: E731
     return NeighborList(
@@ -116,19 +134,34 @@ def from_pairs(pairs: Pairs, reference_positions, r_list: float, skin: float,
         reference_positions=put(np.asarray(reference_positions)),
         n_pairs=put(np.int32(len(pairs.senders))), r_list=float(r_list), skin=float(skin),
         max_neighbors=int(max_neighbors), max_neighbors_by_kind=by_kind,
+        max_neighbors_within_cutoff_by_kind=within,
     )
+
+
+def _counts_within(pairs: Pairs, positions, cell, kinds, n_kinds: int, cutoff: float) -> np.ndarray:
+    """(N, n_kinds) edges per receiver and sender kind shorter than ``cutoff`` (Å)."""
+    from ._numba_kernel import count_within_by_kind
+
+    counts = np.zeros((kinds.size, n_kinds), np.int64)
+    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64)
+    cell = np.diag(cell) if cell.shape == (3,) else cell  # rows of non-periodic axes meet zero shifts
+    count_within_by_kind(np.asarray(positions, np.float64), cell, pairs.senders, pairs.receivers,
+                         pairs.shifts, kinds, float(cutoff) ** 2, counts)
+    return counts
 
 
 def build_neighbor_list(positions, cell, pbc, cutoff: float, skin: float = 0.0, *,
                         capacity: int | None = None, kinds=None, backend: str = "auto",
-                        n_threads: int | None = None) -> NeighborList:
+                        n_threads: int | None = None, within_cutoff: bool = False) -> NeighborList:
     """Build on the CPU with ``r_list = cutoff + skin`` and return a device ``NeighborList``
-    (``kinds``: optional per-atom kinds for ``max_neighbors_by_kind``)."""
+    (``kinds``: optional per-atom kinds for ``max_neighbors_by_kind``; ``within_cutoff``:
+    also measure the in-cutoff bounds, see ``NeighborList``)."""
     if skin < 0:
         raise ValueError(f"skin must be >= 0 Å, got {skin}")
     host_positions = np.asarray(positions)
     pairs = build(host_positions, cell, pbc, cutoff + skin, backend=backend, n_threads=n_threads)
-    return from_pairs(pairs, host_positions, cutoff + skin, skin, capacity, kinds=kinds)
+    return from_pairs(pairs, host_positions, cutoff + skin, skin, capacity, kinds=kinds,
+                      within_cutoff=within_cutoff, cell=cell)
 
 
 def max_displacement(positions: jax.Array, nl: NeighborList) -> jax.Array:
@@ -153,3 +186,29 @@ def edge_vectors(positions: jax.Array, nl: NeighborList, cell: jax.Array | None)
     if cell is not None:
         vec = vec + nl.shifts.astype(positions.dtype) @ jnp.asarray(cell, positions.dtype)
     return jnp.where(nl.mask[:, None], vec, 0.0)
+
+
+#: The in-cutoff check counts edges up to this much (Å) beyond the cutoff, so that a
+#: rounding difference from the model's own test can only make it stricter.
+WITHIN_CUTOFF_MARGIN = 1e-4
+
+
+def exceeds_within_cutoff_bounds(positions: jax.Array, nl: NeighborList, kinds: jax.Array,
+                                 cell: jax.Array | None) -> jax.Array:
+    """True when some receiver now has more edges of a kind inside ``nl.cutoff`` than the
+    list's in-cutoff bounds (always False for lists without them). O(edges), cheap next
+    to any model; ``kinds`` are the per-atom kinds the list was built with."""
+    bounds = nl.max_neighbors_within_cutoff_by_kind
+    if not bounds:
+        return jnp.array(False)
+    n_atoms, n_kinds = positions.shape[0], len(bounds)
+    vec = edge_vectors(positions, nl, cell)
+    inside = nl.mask & (jnp.sum(vec * vec, axis=-1) < (nl.cutoff + WITHIN_CUTOFF_MARGIN) ** 2)
+    counts = jax.ops.segment_sum(inside.astype(jnp.int32), nl.receivers * n_kinds + kinds[nl.senders],
+                                 num_segments=n_atoms * n_kinds).reshape(n_atoms, n_kinds)
+    return jnp.any(counts > jnp.asarray(bounds, jnp.int32))
+
+
+def grown_within_cutoff_bounds(bounds: tuple) -> tuple:
+    """The next larger in-cutoff bounds after a list outgrew ``bounds`` (>= 10 % more)."""
+    return tuple(neighbors_bucket(b + 1) for b in bounds)
