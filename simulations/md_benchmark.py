@@ -22,7 +22,7 @@ NVT 120 K, 2 fs, fcc 5.4 Å: a cheap force, so builds are a sizeable part of a s
 ``--xla-threads 1 --builder-threads 1`` keeps XLA on one core and the builder on the other
 (on a 2-core CPU both otherwise compete for the same cores).
 
-    python simulations/md_benchmark.py --system water --sizes 1536 8640 --steps 12 6
+    python simulations/md_benchmark.py --system water --sizes 1536 8640 --steps 20 10
     python simulations/md_benchmark.py --system argon --sizes 32000 --steps 20 --skin 1.0 --chunk 5 --xla-threads 1 --builder-threads 1
 """
 
@@ -61,10 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--system", choices=["water", "argon"], default="water")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1536, 8640])
-    parser.add_argument("--steps", type=int, nargs="+", default=[12, 6], help="timed steps per round, per size")
+    parser.add_argument("--steps", type=int, nargs="+", default=[20, 10], help="timed steps per round, per size")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--skin", type=float, default=0.6, help="Å")
-    parser.add_argument("--chunk", type=int, default=3, help="steps per chunk (one list build per chunk)")
+    parser.add_argument("--skin", type=float, default=1.0, help="Å (default 1.0, as water_nvt.py)")
+    parser.add_argument("--chunk", type=int, default=5, help="steps per chunk (one list build per chunk; default 5)")
     parser.add_argument("--xla-threads", type=int, default=0, help="XLA CPU threads (0: XLA's default)")
     parser.add_argument("--builder-threads", type=int, default=None,
                         help="threads of the CPU list builder (default: all cores)")

@@ -12,6 +12,9 @@ configured like that preset (cutoff, layers, node irreps, edge harmonics), fed t
 edge list (JAX-MD's own list builder is not timed). Ratios peer/model are printed at the end.
 
     python simulations/model_benchmark.py --models nemp nequip-nemp --sizes 1536 8640 --threads 1
+
+``--skin`` evaluates on a skin-buffered list, as in MD; ``--within-cutoff`` gives that list
+in-cutoff bounds, so that models that can (bpnn) lay out only the edges inside their cutoff.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ def build_model(name: str):
     raise SystemExit(f"unknown model {name}")
 
 
-def worker(name: str, n_atoms: int, dtype: str, repeats: int) -> dict:
+def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0, within_cutoff: bool = False) -> dict:
     import jax
 
     if dtype == "float64":
@@ -140,7 +143,7 @@ def worker(name: str, n_atoms: int, dtype: str, repeats: int) -> dict:
     model = build_model(name)
     baseline = _max_rss_mb()
     kinds = model.kinds(s.numbers) if hasattr(model, "kinds") else None
-    nl = build_neighbor_list(s.positions, s.cell, s.pbc, model.cutoff, 0.0, kinds=kinds)
+    nl = build_neighbor_list(s.positions, s.cell, s.pbc, model.cutoff, skin, kinds=kinds, within_cutoff=within_cutoff)
     fn = jax.jit(jax.value_and_grad(model.energy_fn(s.numbers, s.cell)))
     R = jnp.asarray(s.positions, dtype)
     t0 = time.perf_counter()
@@ -163,12 +166,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cores to pin each run to")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skin", type=float, default=0.0, help="list skin in Å (default 0)")
+    parser.add_argument("--within-cutoff", action="store_true", help="lists with in-cutoff bounds (see above)")
     parser.add_argument("--max-gb", type=float, default=18.0,
                         help="stop a case whose resident memory passes this (GB); reported as such")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "ATOMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype, args.repeats)))
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype, args.repeats, args.skin,
+                                args.within_cutoff)))
         return
     print(f"{'model':<10} {'atoms':>6} {'thr':>3} {'time/s':>8} {'µs/atom':>8} {'compile/s':>9} "
           f"{'peak/MB':>8} {'rss/MB':>7}")
@@ -178,7 +184,8 @@ def main() -> None:
             for threads in args.threads:
                 cores = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:threads])
                 cmd = ["taskset", "-c", cores, sys.executable, __file__, "--dtype", args.dtype,
-                       "--repeats", str(args.repeats), "--worker", name, str(n_atoms)]
+                       "--repeats", str(args.repeats), "--skin", str(args.skin), "--worker", name, str(n_atoms)]
+                cmd += ["--within-cutoff"] if args.within_cutoff else []
                 outcome = run_isolated(cmd, args.max_gb)
                 if outcome.failure():
                     print(f"{name:<10} {n_atoms:>6} {threads:>3} {outcome.failure()}", flush=True)
