@@ -33,8 +33,8 @@ $(FORTRAN_BUILT): fortran_nl/cell_list.f90 fortran_nl/build.sh $(INSTALLED)
 		echo "gfortran not found: the Numba neighbour backend will be used"; \
 	fi
 
-# Two workers: a cold run is dominated by XLA compilations, which are single-threaded
-# (cold, on 2 cores: 10 min 24 s serial, 8 min 25 s with -n 2).
+# Two workers: XLA compilations, which dominate a cold run, are single-threaded
+# (2 cores, measured in docs/benchmarks.md: warm cache 7.5 -> 4.3 min; cold, noisier, 12.5 -> 9.9 min).
 test: setup
 	$(PY) -m pytest -n auto --maxprocesses 2
 
