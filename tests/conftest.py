@@ -49,7 +49,7 @@ jax.config.update("jax_enable_x64", True)
 def rpbe_model(water_dir):
     from nemd.models import load
 
-    return load("bpnn", water_dir / "bpnn-rpbe-d3")
+    return load("bpnn-rpbe-d3", water_dir)
 
 
 @pytest.fixture(scope="session")

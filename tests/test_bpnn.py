@@ -10,7 +10,8 @@ import pytest
 
 from nemd.io.n2p2 import read_input_data
 from nemd.models import load
-from nemd.models.bpnn import HARTREE, count_extrapolations
+from nemd.models.bpnn import count_extrapolations
+from nemd.units import HARTREE
 from nemd.models.evaluate import energy_and_forces
 from nemd.neighbors import build_neighbor_list
 
@@ -199,8 +200,8 @@ def test_skin_edges_are_dropped_and_outgrown_bounds_give_nan(rpbe_model, dft_fra
     direction = rng.normal(size=s.positions.shape)
     moved = s.positions + 0.45 * direction / np.linalg.norm(direction, axis=1, keepdims=True)
     stale = build_neighbor_list(s.positions, s.cell, True, rpbe_model.cutoff, 1.0, kinds=kinds, within_cutoff=True)
-    assert all(w < k for w, k in zip(stale.max_neighbors_within_cutoff_by_kind, stale.max_neighbors_by_kind))
-    tight = dataclasses.replace(stale, max_neighbors_within_cutoff_by_kind=(8, 8))
+    assert all(w < k for w, k in zip(stale.shape.within_cutoff_by_kind, stale.shape.by_kind))
+    tight = dataclasses.replace(stale, shape=dataclasses.replace(stale.shape, within_cutoff_by_kind=(8, 8)))
     for positions in (s.positions, moved):
         R = jnp.asarray(positions)
         fresh = build_neighbor_list(positions, s.cell, True, rpbe_model.cutoff, 0.0, kinds=kinds)

@@ -202,11 +202,11 @@ def test_bad_input(model, tmp_path):
 
 
 def test_runs_in_the_md_driver(model):
-    from nemd.md import MDSettings, Simulation
+    from nemd.md import ListSettings, MDSettings, Simulation
 
     s = water_box(8, seed=0)
     sim = Simulation(model, s.numbers, s.positions, s.cell, True,
-                     MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="nve", skin=0.5, chunk_steps=5))
+                     MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="nve", chunk_steps=5), ListSettings(skin=0.5))
     reports = sim.run(20)
     sim.close()
     assert sim.step == 20 and np.ptp([r.conserved for r in reports]) < 1e-3 * s.n_atoms

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from nemd.md import MDSettings, Simulation, SimulationError
+from nemd.md import ListSettings, MDSettings, Simulation, SimulationError
 from nemd.models.lennard_jones import LennardJones
 
 
@@ -19,10 +19,11 @@ def argon():
     return atoms.numbers, positions, atoms.cell.array
 
 
-def simulate(argon, steps, **settings):
+def simulate(argon, steps, skin=0.4, mode="async", **settings):
     numbers, positions, cell = argon
-    defaults = dict(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", skin=0.4, chunk_steps=10)
-    sim = Simulation(LennardJones(), numbers, positions, cell, True, MDSettings(**{**defaults, **settings}))
+    defaults = dict(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", chunk_steps=10)
+    sim = Simulation(LennardJones(), numbers, positions, cell, True, MDSettings(**{**defaults, **settings}),
+                     ListSettings(skin=skin, mode=mode))
     reports = sim.run(steps)
     sim.close()
     return sim, reports
@@ -31,7 +32,7 @@ def simulate(argon, steps, **settings):
 @pytest.mark.parametrize("thermostat", ["nve", "nose-hoover", "langevin"])
 def test_async_and_sync_lists_give_identical_trajectories(argon, thermostat):
     a, reports = simulate(argon, 200, thermostat=thermostat)
-    b, _ = simulate(argon, 200, thermostat=thermostat, neighbor_mode="sync")
+    b, _ = simulate(argon, 200, thermostat=thermostat, mode="sync")
     assert reports[-1].rebuilds >= 5  # the lists really were streamed and replaced
     np.testing.assert_array_equal(np.asarray(a.state.position), np.asarray(b.state.position))
     np.testing.assert_array_equal(np.asarray(a.state.momentum), np.asarray(b.state.momentum))
@@ -43,7 +44,7 @@ def test_violations_are_detected_and_recovered(argon):
     tight, reports = simulate(argon, 200, skin=0.15, chunk_steps=20)
     assert reports[-1].violations > 5 and tight.step == 200
     assert all(r.max_displacement < 0.075 for r in reports)  # no accepted step beyond skin/2
-    tight_sync, _ = simulate(argon, 200, skin=0.15, chunk_steps=20, neighbor_mode="sync")
+    tight_sync, _ = simulate(argon, 200, skin=0.15, chunk_steps=20, mode="sync")
     np.testing.assert_array_equal(np.asarray(tight.state.position), np.asarray(tight_sync.state.position))
     # Same physics as a comfortable skin (lists differ in padding only: rounding-level differences).
     loose, loose_reports = simulate(argon, 200, skin=3.0, chunk_steps=20)
@@ -52,16 +53,20 @@ def test_violations_are_detected_and_recovered(argon):
 
 
 def test_capacity_growth_recompiles_and_keeps_the_trajectory(argon):
+    from nemd.neighbors import ListShape
+
     numbers, positions, cell = argon
-    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", skin=0.4, chunk_steps=10)
+    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", chunk_steps=10)
     runs = []
     for mode in ("async", "sync"):
-        sim = Simulation(LennardJones(), numbers, positions, cell, True, dataclasses.replace(settings, neighbor_mode=mode))
-        # Force the smallest possible buffers: the next lists overflow them and must grow.
-        sim.builder._shape = dict(capacity=int(sim.nl.n_pairs), max_neighbors=1, max_neighbors_by_kind=(1,))
+        sim = Simulation(LennardJones(), numbers, positions, cell, True, settings, ListSettings(skin=0.4, mode=mode))
+        # Force the smallest possible buffers (the stream's private shape, as nothing else
+        # would): the next lists overflow them and must grow.
+        sim.stream._shape = ListShape(capacity=int(sim.stream.current.n_pairs), max_neighbors=1, by_kind=(1,))
         reports = sim.run(200)
         runs.append(sim)
-        assert reports[-1].recompilations >= 1 and sim.nl.capacity > int(sim.nl.n_pairs)
+        current = sim.stream.current
+        assert reports[-1].recompilations >= 1 and current.capacity > int(current.n_pairs)
     np.testing.assert_array_equal(np.asarray(runs[0].state.position), np.asarray(runs[1].state.position))
     reference, _ = simulate(argon, 200)
     np.testing.assert_allclose(np.asarray(runs[0].state.position), np.asarray(reference.state.position), atol=1e-8)
@@ -78,19 +83,19 @@ def test_outgrown_within_cutoff_bounds_are_grown_and_the_chunk_redone(argon, mon
     """Lists whose in-cutoff bounds are measured too small (half the true counts) are
     outgrown; the driver detects it every step, rebuilds with larger bounds and redoes the
     chunk, so the trajectory is the one of plain lists, in both neighbour modes."""
-    import nemd.neighbors.neighbor_list as neighbor_list
+    import nemd.neighbors.packing as packing
 
     numbers, positions, cell = argon
-    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", skin=0.4, chunk_steps=10)
+    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="nve", chunk_steps=10)
     reference, _ = simulate(argon, 100)
-    counts_within = neighbor_list._counts_within
-    monkeypatch.setattr(neighbor_list, "_counts_within", lambda *args: counts_within(*args) // 2)
+    counts_within = packing._counts_within
+    monkeypatch.setattr(packing, "_counts_within", lambda *args: counts_within(*args) // 2)
     for mode in ("async", "sync"):
-        sim = Simulation(CompactLJ(), numbers, positions, cell, True, dataclasses.replace(settings, neighbor_mode=mode))
-        first = sim.nl.max_neighbors_within_cutoff_by_kind
+        sim = Simulation(CompactLJ(), numbers, positions, cell, True, settings, ListSettings(skin=0.4, mode=mode))
+        first = sim.stream.current.shape.within_cutoff_by_kind
         reports = sim.run(100)
         sim.close()
-        assert first and sim.nl.max_neighbors_within_cutoff_by_kind[0] > first[0]
+        assert first and sim.stream.current.shape.within_cutoff_by_kind[0] > first[0]
         assert reports[-1].violations >= 1 and sim.step == 100
         np.testing.assert_array_equal(np.asarray(sim.state.position), np.asarray(reference.state.position))
 
@@ -111,10 +116,11 @@ def test_nve_energy_conservation_lennard_jones(argon):
 
 def test_restart_reproduces_uninterrupted_run(argon, tmp_path):
     numbers, positions, cell = argon
-    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="langevin", skin=0.4, chunk_steps=10)
-    whole = Simulation(LennardJones(), numbers, positions, cell, True, settings)
+    settings = MDSettings(timestep_fs=4.0, temperature_K=120.0, thermostat="langevin", chunk_steps=10)
+    lists = ListSettings(skin=0.4)
+    whole = Simulation(LennardJones(), numbers, positions, cell, True, settings, lists)
     whole.run(150)
-    first = Simulation(LennardJones(), numbers, positions, cell, True, settings)
+    first = Simulation(LennardJones(), numbers, positions, cell, True, settings, lists)
     first.run(70)
     first.save_checkpoint(tmp_path / "run.npz")
     second = Simulation.from_checkpoint(tmp_path / "run.npz", LennardJones())
@@ -133,7 +139,8 @@ def test_langevin_then_nose_hoover_keeps_every_element_at_the_target(argon):
     numbers, positions, cell = argon
     mixed = numbers.copy()
     mixed[::2] = 2
-    settings = MDSettings(timestep_fs=2.0, temperature_K=120.0, thermostat="langevin", skin=0.6, chunk_steps=10)
+    settings = MDSettings(timestep_fs=2.0, temperature_K=120.0, thermostat="langevin", chunk_steps=10)
+    lists = ListSettings(skin=0.6)
 
     def sample(sim, blocks):
         frames = []
@@ -145,7 +152,7 @@ def test_langevin_then_nose_hoover_keeps_every_element_at_the_target(argon):
         assert (last["He"] + last["Ar"]) / 2 == pytest.approx(frames[-1].observables["temperature"], rel=1e-5)
         return by_element
 
-    langevin = Simulation(LennardJones(), mixed, positions, cell, True, settings)
+    langevin = Simulation(LennardJones(), mixed, positions, cell, True, settings, lists)
     langevin.run(600)
     equilibrated = sample(langevin, 15)
     momenta = np.asarray(langevin.state.momentum)
@@ -158,7 +165,7 @@ def test_langevin_then_nose_hoover_keeps_every_element_at_the_target(argon):
     with pytest.raises(ValueError, match="temperature must be positive"):
         langevin.continue_with(temperature_K=-1.0)
     # A new Simulation continues a run as well (momenta and step carried over).
-    fresh = Simulation(LennardJones(), mixed, np.asarray(langevin.state.position), cell, True, settings,
+    fresh = Simulation(LennardJones(), mixed, np.asarray(langevin.state.position), cell, True, settings, lists,
                        momenta=langevin.state.momentum, step=langevin.step)
     assert fresh.step == 3600
     np.testing.assert_array_equal(np.asarray(fresh.state.momentum), np.asarray(langevin.state.momentum))
@@ -174,13 +181,9 @@ class ExplodingLJ(LennardJones):
 
     wall: float = 0.0
 
-    def energy_fn(self, species, cell=None):
-        base = super().energy_fn(species, cell)
-
-        def energy(R, neighbor, **kw):
-            return base(R, neighbor, **kw) + 1e-3 * jnp.sqrt(self.wall - jnp.max(R[:, 0]))
-
-        return energy
+    def _energy(self, numbers, kinds):
+        base = super()._energy(numbers, kinds)
+        return lambda R, neighbor, cell: base(R, neighbor, cell) + 1e-3 * jnp.sqrt(self.wall - jnp.max(R[:, 0]))
 
 
 def test_nan_energy_stops_with_the_step_and_keeps_the_last_good_state(argon):
@@ -193,21 +196,22 @@ def test_nan_energy_stops_with_the_step_and_keeps_the_last_good_state(argon):
     assert np.all(np.isfinite(np.asarray(sim.state.position))) and np.all(np.isfinite(np.asarray(sim.state.force)))
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(timestep_fs=0.0), "timestep must be positive"),
-    (dict(timestep_fs=-1.0), "timestep must be positive"),
-    (dict(temperature_K=-5.0), "temperature must be positive"),
-    (dict(temperature_K=0.0), "temperature must be positive"),
-    (dict(thermostat="berendsen"), "unknown thermostat"),
-    (dict(neighbor_mode="gpu"), "unknown neighbor_mode"),
-    (dict(skin=0.0), "skin must be positive"),
-    (dict(chunk_steps=0), "chunk_steps"),
-    (dict(tau_fs=-10.0), "time constant"),
+@pytest.mark.parametrize("kind, settings, message", [
+    (MDSettings, dict(timestep_fs=0.0), "timestep must be positive"),
+    (MDSettings, dict(timestep_fs=-1.0), "timestep must be positive"),
+    (MDSettings, dict(temperature_K=-5.0), "temperature must be positive"),
+    (MDSettings, dict(temperature_K=0.0), "temperature must be positive"),
+    (MDSettings, dict(thermostat="berendsen"), "unknown thermostat"),
+    (MDSettings, dict(chunk_steps=0), "chunk_steps"),
+    (MDSettings, dict(tau_fs=-10.0), "time constant"),
+    (ListSettings, dict(mode="gpu"), "unknown neighbour mode"),
+    (ListSettings, dict(skin=0.0), "skin must be positive"),
+    (ListSettings, dict(backend="cuda"), "unknown neighbour backend"),
+    (ListSettings, dict(n_threads=0), "n_threads"),
 ])
-def test_bad_settings(argon, settings, message):
-    numbers, positions, cell = argon
+def test_bad_settings(kind, settings, message):
     with pytest.raises(ValueError, match=message):
-        Simulation(LennardJones(), numbers, positions, cell, True, MDSettings(**settings))
+        kind(**settings)
 
 
 def test_bad_structures(argon):
@@ -226,7 +230,7 @@ def test_bad_structures(argon):
 
 def test_static_list_with_too_small_skin_fails_clearly(argon):
     with pytest.raises(SimulationError, match="static list: increase the skin"):
-        simulate(argon, 200, skin=0.05, neighbor_mode="static")
+        simulate(argon, 200, skin=0.05, mode="static")
 
 
 def test_nve_energy_conservation_bpnn_water(rpbe_model, dft_frames):
@@ -235,8 +239,8 @@ def test_nve_energy_conservation_bpnn_water(rpbe_model, dft_frames):
     Measured: drift 8.4e-5, spread 2.3e-4 eV/atom (simulations/nve_check.py). Bound 1e-3 eV/atom
     (4 % of kT at 300 K): ~4x the spread; a stale list or a wrong force gives >> 1e-2."""
     s = dft_frames[1].structure
-    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="nve", skin=1.0)
-    sim = Simulation(rpbe_model, s.numbers, s.positions, s.cell, True, settings)
+    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="nve")
+    sim = Simulation(rpbe_model, s.numbers, s.positions, s.cell, True, settings, ListSettings(skin=1.0))
     reports = sim.run(1000)
     energies = np.array([r.conserved for r in reports]) / s.n_atoms
     assert abs(energies[-1] - energies[0]) < 1e-3 and energies.max() - energies.min() < 1e-3
@@ -245,16 +249,48 @@ def test_nve_energy_conservation_bpnn_water(rpbe_model, dft_frames):
 
 def test_float32_dynamics_and_minimisation_with_x64_enabled(argon):
     """float32 runs (the default for users) must work when x64 is on (float64 list references)."""
-    from nemd.md.minimize import fire_minimize
+    from nemd.md import fire_minimize
 
     numbers, positions, cell = argon
-    relaxed = fire_minimize(LennardJones(), numbers, positions, cell, True, fmax=1e-3, max_steps=20, skin=0.4,
-                            dtype=jnp.float32)
+    relaxed = fire_minimize(LennardJones(), numbers, positions, cell, True, fmax=1e-3, max_steps=20,
+                            lists=ListSettings(skin=0.4), dtype=jnp.float32)
     assert relaxed.steps > 0 and np.isfinite(relaxed.energy)
     sim = Simulation(LennardJones(), numbers, relaxed.positions, cell, True,
-                     MDSettings(timestep_fs=4.0, temperature_K=120.0, skin=0.4, chunk_steps=10),
+                     MDSettings(timestep_fs=4.0, temperature_K=120.0, chunk_steps=10), ListSettings(skin=0.4),
                      dtype=jnp.float32)
     reports = sim.run(50)
     sim.close()
     assert sim.state.position.dtype == jnp.float32 and sim.step == 50
     assert np.isfinite(reports[-1].temperature) and reports[-1].max_displacement > 0
+
+
+def test_fire_stops_at_the_first_step_below_fmax(argon):
+    """FIRE's chunks end on the predicate max |F| < fmax, not at a chunk boundary: one
+    step fewer is not converged."""
+    from nemd.md import fire_minimize
+
+    numbers, positions, cell = argon
+    kwargs = dict(fmax=0.02, lists=ListSettings(skin=0.4), chunk_steps=7)
+    done = fire_minimize(LennardJones(), numbers, positions, cell, True, max_steps=500, **kwargs)
+    assert done.converged and done.max_force < 0.02 and done.steps % 7 != 0
+    short = fire_minimize(LennardJones(), numbers, positions, cell, True, max_steps=done.steps - 1, **kwargs)
+    assert not short.converged and short.max_force >= 0.02 and short.steps == done.steps - 1
+    assert short.energy > done.energy
+
+
+def test_checkpoint_files_round_trip_nested_state(tmp_path):
+    from nemd.md import checkpoint
+
+    state = dict(step=7, cell=None, settings=dict(skin=1.0, mode="async"), numbers=np.arange(4),
+                 state=[np.ones((4, 3), np.float32), np.zeros(2)], stream=dict(reference=np.eye(3), builds=3))
+    checkpoint.save(tmp_path / "c.npz", state)
+    back = checkpoint.load(tmp_path / "c.npz")
+    assert back["step"] == 7 and back["cell"] is None and back["settings"] == state["settings"]
+    assert back["state"][0].dtype == np.float32
+    for a, b in [(back["numbers"], state["numbers"]), (back["stream"]["reference"], np.eye(3))]:
+        np.testing.assert_array_equal(a, b)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a nemd checkpoint"):
+        checkpoint.load(tmp_path / "junk.npz")
+    with pytest.raises(FileNotFoundError):
+        checkpoint.load(tmp_path / "missing.npz")

@@ -89,12 +89,12 @@ def test_dense_neighbor_tables_match_the_edge_list():
     n = int(nl.n_pairs)
     receivers, senders = np.asarray(nl.receivers[:n]), np.asarray(nl.senders[:n])
     edges, valid = (np.asarray(x) for x in dense_neighbors(nl, 120))
-    assert edges.shape == (120, nl.max_neighbors)
+    assert edges.shape == (120, nl.shape.max_neighbors)
     for i in range(120):
         np.testing.assert_array_equal(edges[i][valid[i]], np.flatnonzero(receivers == i))
     for k, (edges_k, valid_k) in enumerate(dense_neighbors_by_kind(nl, 120, jnp.asarray(kinds), 2)):
         edges_k, valid_k = np.asarray(edges_k), np.asarray(valid_k)
-        assert edges_k.shape[1] == nl.max_neighbors_by_kind[k]
+        assert edges_k.shape[1] == nl.shape.by_kind[k]
         for i in range(120):
             expected = np.flatnonzero((receivers == i) & (kinds[senders] == k))
             np.testing.assert_array_equal(edges_k[i][valid_k[i]], expected)
@@ -119,11 +119,11 @@ def test_within_cutoff_bounds_and_compacted_tables():
     receivers, senders = np.asarray(nl.receivers[:n]), np.asarray(nl.senders[:n])
     for k in range(2):
         counts = np.bincount(receivers[inside & (kinds[senders] == k)], minlength=150)
-        assert nl.max_neighbors_within_cutoff_by_kind[k] == neighbors_bucket(counts.max())
-        assert nl.max_neighbors_within_cutoff_by_kind[k] < nl.max_neighbors_by_kind[k]
+        assert nl.shape.within_cutoff_by_kind[k] == neighbors_bucket(counts.max())
+        assert nl.shape.within_cutoff_by_kind[k] < nl.shape.by_kind[k]
     for k, (edges, valid) in enumerate(dense_neighbors_by_kind(nl, 150, jnp.asarray(kinds), 2)):
         vectors = jnp.where(valid[..., None], edge_vectors(jnp.asarray(positions), nl, cell)[edges], 0.0)
-        width = nl.max_neighbors_within_cutoff_by_kind[k]
+        width = nl.shape.within_cutoff_by_kind[k]
         compact, kept, fits = within_cutoff(vectors, valid, cutoff, width)
         assert bool(fits) and compact.shape == (150, width, 3)
         for i in range(150):
@@ -134,8 +134,44 @@ def test_within_cutoff_bounds_and_compacted_tables():
     # The validity check: holds where the bounds were measured, fails once they are outgrown.
     device_kinds, device_cell = jnp.asarray(kinds), jnp.asarray(cell)
     assert not bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), nl, device_kinds, device_cell))
-    tight = dataclasses.replace(nl, max_neighbors_within_cutoff_by_kind=(int(counts.max()) - 1,) * 2)
+    tight = dataclasses.replace(nl, shape=dataclasses.replace(nl.shape, within_cutoff_by_kind=(int(counts.max()) - 1,) * 2))
     assert bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), tight, device_kinds, device_cell))
     plain = build_neighbor_list(positions, cell, True, cutoff=cutoff, skin=skin, kinds=kinds, backend="numba")
-    assert plain.max_neighbors_within_cutoff_by_kind == ()  # only on request: such lists need the check
+    assert plain.shape.within_cutoff_by_kind == ()  # only on request: such lists need the check
     assert not bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), plain, device_kinds, device_cell))
+
+
+def test_list_shape_grows_only_where_a_list_does_not_fit():
+    from nemd.neighbors import ListCounts, ListShape
+    from nemd.neighbors.neighbor_list import neighbors_bucket
+
+    first = ListShape().grown(ListCounts(pairs=1000, max_neighbors=30, by_kind=(10, 20), within_cutoff_by_kind=(6, 25)))
+    assert first == ListShape(capacity_bucket(1000), neighbors_bucket(30), (neighbors_bucket(10), neighbors_bucket(20)),
+                              (neighbors_bucket(6), neighbors_bucket(20)))  # in-cutoff <= per-kind bound
+    same = first.grown(ListCounts(pairs=1020, max_neighbors=31, by_kind=(11, 19), within_cutoff_by_kind=(7, 18)))
+    assert same == first  # drifting counts keep the shape: no recompilation
+    grown = first.grown(ListCounts(pairs=5000, max_neighbors=30, by_kind=(40, 20), within_cutoff_by_kind=(6, 18)))
+    assert grown.capacity == capacity_bucket(5000) and grown.by_kind == (neighbors_bucket(40), first.by_kind[1])
+    assert grown.max_neighbors == first.max_neighbors and grown.within_cutoff_by_kind == first.within_cutoff_by_kind
+    larger = first.with_larger_within_cutoff_bounds()
+    assert all(b > a for a, b in zip(first.within_cutoff_by_kind, larger.within_cutoff_by_kind))
+    assert ListShape.from_dict(grown.to_dict()) == grown
+
+
+def test_built_list_shape_is_the_grown_shape_of_its_counts():
+    from nemd.neighbors import ListShape, count
+
+    rng = np.random.default_rng(4)
+    cell = np.diag([9.0, 9.0, 9.0])
+    positions = rng.uniform(0, 1, (100, 3)) @ cell
+    kinds = rng.integers(0, 2, 100)
+    pairs = build(positions, cell, True, 3.5, backend="numba")
+    counts = count(pairs, kinds, positions=positions, cell=cell, cutoff=3.0)
+    inside = np.linalg.norm(positions[pairs.senders] + pairs.shifts @ cell - positions[pairs.receivers], axis=1) < 3.0
+    assert counts.pairs == len(pairs.senders) and counts.max_neighbors == np.bincount(pairs.receivers).max()
+    for k in range(2):
+        assert counts.by_kind[k] == np.bincount(pairs.receivers[kinds[pairs.senders] == k], minlength=100).max()
+        assert counts.within_cutoff_by_kind[k] == np.bincount(
+            pairs.receivers[inside & (kinds[pairs.senders] == k)], minlength=100).max()
+    nl = build_neighbor_list(positions, cell, True, 3.0, 0.5, kinds=kinds, within_cutoff=True, backend="numba")
+    assert nl.shape == ListShape().grown(counts)

@@ -7,9 +7,10 @@ import pytest
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from nemd.analysis.pressure import BAR_PER_EV_A3, pressure_bar, strain_derivative
+from nemd.analysis.pressure import pressure_bar, strain_derivative
+from nemd.units import BAR_PER_EV_A3
 from nemd.io import water_box
-from nemd.md import units
+from nemd import units
 from nemd.models.lennard_jones import LennardJones
 from nemd.neighbors import build_neighbor_list
 

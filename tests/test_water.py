@@ -1,6 +1,5 @@
 """Water boxes and the water_nvt.py entry point (errors fast; physics in slow tests)."""
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -53,14 +52,6 @@ def run(args, cwd):
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def water_nvt():
-    spec = importlib.util.spec_from_file_location("water_nvt", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("args, message", [
     (["--atoms", "0"], "--atoms must be positive"),
     (["--atoms", "30", "--temperature", "-5"], "--temperature must be positive"),
@@ -70,19 +61,21 @@ def water_nvt():
     (["--structure", "garbage.xyz"], "could not read structure file"),
     (["--atoms", "30", "--resume"], "no checkpoint"),
 ])
-def test_bad_input_is_one_line_and_leaves_no_trajectory(tmp_path, water_dir, water_nvt, capsys, monkeypatch,
-                                                        args, message):
+def test_bad_input_is_one_line_and_leaves_no_trajectory(tmp_path, water_dir, capsys, monkeypatch, args, message):
+    from nemd.cli import water
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "garbage.xyz").write_text("this is not\n an xyz file\n")
-    assert water_nvt.main([*args, "--out", "traj.h5"]) == 2
+    assert water.main([*args, "--out", "traj.h5"]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "traj.h5").exists()
 
 
 def checkpoint_step(path) -> int:
-    with np.load(path) as f:
-        return json.loads(str(f["meta"]))["step"]
+    from nemd.md import checkpoint
+
+    return checkpoint.load(path)["step"]
 
 
 def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path, water_dir):
@@ -139,17 +132,17 @@ def test_liquid_water_structure_and_temperature(rpbe_model, liquid_8640):
 
     from nemd.analysis import describe_peaks, kinetic_temperatures, radial_distribution
     from nemd.analysis.pressure import frame_pressures
-    from nemd.io.water import WATER_MASS, AMU_PER_A3_IN_G_PER_CM3
-    from nemd.md import MDSettings, Simulation
-    from nemd.md.minimize import fire_minimize
+    from nemd.md import ListSettings, MDSettings, Simulation, fire_minimize
+    from nemd.units import density_g_cm3
 
     reference = liquid_8640
-    density = reference.n_atoms // 3 * WATER_MASS * AMU_PER_A3_IN_G_PER_CM3 / np.linalg.det(reference.cell)
+    density = density_g_cm3(reference.numbers, reference.cell)
     s = water_box(512, density=density, seed=0)
+    lists = ListSettings(skin=1.0)
     relaxed = fire_minimize(rpbe_model, s.numbers, s.positions, s.cell, True, fmax=0.1, max_steps=200,
-                            skin=1.0, chunk_steps=5, dtype=jnp.float32)
-    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="langevin", skin=1.0, chunk_steps=5)
-    sim = Simulation(rpbe_model, s.numbers, relaxed.positions, s.cell, True, settings, dtype=jnp.float32)
+                            lists=lists, chunk_steps=5, dtype=jnp.float32)
+    settings = MDSettings(timestep_fs=0.5, temperature_K=300.0, thermostat="langevin", chunk_steps=5)
+    sim = Simulation(rpbe_model, s.numbers, relaxed.positions, s.cell, True, settings, lists, dtype=jnp.float32)
     sim.run(4000)
     sim.continue_with(thermostat="nose-hoover")
     frames, velocities, temperatures, energies = [], [], [], []

@@ -14,10 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..md import units
-
-#: 1 eV/Å^3 in bar.
-BAR_PER_EV_A3 = 1.602176634e6
+from .. import units
 
 
 def strain_derivative(energy_fn, positions, neighbor, cell) -> float:
@@ -51,7 +48,7 @@ def pressure_bar(energy_fn, positions, neighbor, cell, temperature_K: float) -> 
         raise ValueError("pressure needs a periodic cell with non-zero volume")
     n_atoms = np.asarray(positions).shape[0]
     virial = strain_derivative(energy_fn, positions, neighbor, cell)
-    return (n_atoms * units.kT(temperature_K) - virial / 3.0) / volume * BAR_PER_EV_A3
+    return (n_atoms * units.kT(temperature_K) - virial / 3.0) / volume * units.BAR_PER_EV_A3
 
 
 def frame_pressures(model, numbers, frames, temperatures_K) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..units import symbols_of
 from ._histogram import pair_histogram
 
 
@@ -73,7 +74,7 @@ def radial_distribution(frames: Iterable, numbers, pairs, r_max: float = 6.0, n_
             z = atomic_numbers.get(symbol)
             if z is None or z not in present:
                 raise ValueError(f"element {symbol!r} of pair {a}-{b} is not in the trajectory "
-                                 f"(elements: {sorted(_symbols(present))})")
+                                 f"(elements: {sorted(symbols_of(sorted(present)))})")
             z_of[symbol] = z
     edges = np.linspace(0.0, r_max, int(n_bins) + 1)
     elements = sorted(set(z_of.values()))
@@ -107,12 +108,6 @@ def radial_distribution(frames: Iterable, numbers, pairs, r_max: float = 6.0, n_
         g[key] = counts[(a, b)] / (n_frames * shell * n_pairs / mean_volume)
         coordination[key] = np.cumsum(counts[(a, b)]) / (n_frames * n_a)
     return RDFResult(edges, g, coordination, n_frames)
-
-
-def _symbols(numbers) -> list[str]:
-    from ase.data import chemical_symbols
-
-    return [chemical_symbols[z] for z in numbers]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,9 +10,8 @@ temperature hides it. Comparing per-element temperatures exposes that.
 from __future__ import annotations
 
 import numpy as np
-from ase.data import chemical_symbols
 
-from ..md import units
+from .. import units
 
 
 def kinetic_temperatures(velocities, numbers) -> dict[str, float]:
@@ -29,6 +28,6 @@ def kinetic_temperatures(velocities, numbers) -> dict[str, float]:
         raise ValueError(f"velocities {v.shape} do not match {numbers.size} atoms")
     v = v / (units.PER_FS * 1e3)  # Å/ps -> Å per internal time unit, as the driver integrates
     kinetic = 0.5 * units.masses_of(numbers)[None, :, None] * v**2  # eV
-    return {chemical_symbols[z]: float(2.0 * kinetic[:, numbers == z].sum()
+    return {units.symbols_of([z])[0]: float(2.0 * kinetic[:, numbers == z].sum()
                                        / (3 * v.shape[0] * (numbers == z).sum() * units.KB))
             for z in np.unique(numbers)}

@@ -1,6 +1,7 @@
 """Structures in and trajectories out."""
 
-from .structures import Structure, read_structure, replicate
-from .water import molecules_for_atoms, water_box
+from ..structure import Structure, replicate
+from .structures import read_structure
+from .water import molecules_for_atoms, rescale_water, water_box
 
-__all__ = ["Structure", "molecules_for_atoms", "read_structure", "replicate", "water_box"]
+__all__ = ["Structure", "molecules_for_atoms", "read_structure", "replicate", "rescale_water", "water_box"]

@@ -32,15 +32,8 @@ import h5py
 import numpy as np
 
 from .. import __version__
-
-EV_PER_ANGSTROM_IN_KJ_PER_MOL = 96.48533212331002  # 1 eV/Å in kJ mol-1 Å-1
+from ..units import EV_PER_ANGSTROM_IN_KJ_PER_MOL, masses_of, symbols_of
 _CHUNK_FRAMES = 16
-
-
-def _element_symbols(numbers) -> list[str]:
-    from ase.data import chemical_symbols
-
-    return [chemical_symbols[int(z)] for z in numbers]
 
 
 class TrajectoryWriter:
@@ -342,7 +335,6 @@ def read_frames(path, start: int | None = None, stop: int | None = None, step: i
 def universe(path):
     """An ``MDAnalysis.Universe`` over a nemd H5MD file, with elements, names and masses."""
     import MDAnalysis as mda
-    from ase.data import atomic_masses
 
     path = Path(path)
     with h5py.File(path, "r") as f:
@@ -350,9 +342,9 @@ def universe(path):
         numbers = f["particles/all/species"][()]
     u = mda.Universe.empty(len(numbers), trajectory=True)
     u.load_new(str(path), format="H5MD")
-    symbols = _element_symbols(numbers)
+    symbols = symbols_of(numbers)
     u.add_TopologyAttr("elements", symbols)
     u.add_TopologyAttr("names", symbols)
     u.add_TopologyAttr("types", symbols)
-    u.add_TopologyAttr("masses", atomic_masses[numbers])
+    u.add_TopologyAttr("masses", masses_of(numbers))
     return u

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.bpnn import ATOMIC_NUMBER, BOHR, HARTREE
-from .structures import Structure
+from ..structure import Structure
+from ..units import BOHR, HARTREE, atomic_number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,10 +47,12 @@ def read_input_data(path, *, length_unit: float = BOHR, energy_unit: float = HAR
         elif key == "lattice":
             current["lattice"].append([float(t) for t in tokens[1:4]])
         elif key == "atom":
-            if tokens[4] not in ATOMIC_NUMBER:
-                raise ValueError(f"{path}:{number}: unknown element {tokens[4]!r}")
+            try:
+                z = atomic_number(tokens[4])
+            except ValueError:
+                raise ValueError(f"{path}:{number}: unknown element {tokens[4]!r}") from None
             current["positions"].append([float(t) for t in tokens[1:4]])
-            current["numbers"].append(ATOMIC_NUMBER[tokens[4]])
+            current["numbers"].append(z)
             current["forces"].append([float(t) for t in tokens[7:10]])
         elif key == "energy":
             current["energy"] = float(tokens[1])

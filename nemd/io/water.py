@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .structures import Structure
+from ..structure import Structure
+from ..units import AMU_PER_A3_IN_G_PER_CM3, density_g_cm3
 
 OH_BOND = 0.9572  # Å (TIP3P/TIP4P geometry)
 HOH_ANGLE = 104.52  # degrees
 WATER_MASS = 18.01528  # amu
-AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3
 #: Closest approach allowed between atoms of different molecules when placing them (Å).
 MIN_INTERMOLECULAR = 1.6
 
@@ -93,5 +93,28 @@ def water_box(n_molecules: int, density: float = 0.997, seed: int = 0, max_tries
 def molecules_for_atoms(n_atoms: int) -> int:
     """Whole number of water molecules whose atom count is closest to ``n_atoms``."""
     if int(n_atoms) < 1:
-        raise ValueError(f"--atoms must be positive, got {n_atoms}")
+        raise ValueError(f"the number of atoms must be positive, got {n_atoms}")
     return max(1, int(round(n_atoms / 3)))
+
+
+def rescale_water(structure: Structure, density: float) -> Structure:
+    """Water ``structure`` brought rigidly to ``density`` (g/cm^3): oxygen positions and
+    the cell scaled, every O–H vector kept (an unrelaxed compression or expansion).
+
+    Each H belongs to the O closest to it within 1.3 Å; ValueError when some H has none.
+    """
+    from ..neighbors import build
+
+    if not density > 0:
+        raise ValueError(f"density must be positive (g/cm^3), got {density}")
+    s = structure
+    pairs = build(s.positions, s.cell, s.pbc, 1.3)  # covalent O–H only
+    owner = np.arange(s.n_atoms)
+    oh = (s.numbers[pairs.receivers] == 1) & (s.numbers[pairs.senders] == 8)
+    owner[pairs.receivers[oh]] = pairs.senders[oh]
+    if np.any(owner[s.numbers == 1] == np.flatnonzero(s.numbers == 1)):
+        raise ValueError("some H has no O within 1.3 Å: not a water structure")
+    bond = s.positions - s.positions[owner]
+    bond -= np.round(bond @ np.linalg.inv(s.cell)) @ s.cell
+    scale = (density_g_cm3(s.numbers, s.cell) / density) ** (1 / 3)
+    return Structure(s.positions[owner] * scale + bond, s.numbers, s.cell * scale, s.pbc)

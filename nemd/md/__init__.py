@@ -1,11 +1,9 @@
-"""Molecular dynamics over JAX-MD with CPU-streamed neighbour lists."""
+"""Molecular dynamics and minimisation over JAX-MD with CPU-streamed neighbour lists."""
 
-import warnings
+from ..neighbors import ListSettings
+from .chunks import ChunkRunner, SimulationError
+from .driver import ChunkReport, Frame, MDSettings, Simulation
+from .minimize import MinimizationResult, fire_minimize
 
-# JAX-MD builds some constants with an explicit float64 dtype; in float32 runs JAX
-# truncates them and warns each time. The truncation is intended here.
-warnings.filterwarnings("ignore", message="Explicitly requested dtype float64", category=UserWarning)
-
-from .driver import ChunkReport, Frame, MDSettings, Simulation, SimulationError
-
-__all__ = ["ChunkReport", "Frame", "MDSettings", "Simulation", "SimulationError"]
+__all__ = ["ChunkReport", "ChunkRunner", "Frame", "ListSettings", "MDSettings", "MinimizationResult", "Simulation",
+           "SimulationError", "fire_minimize"]

@@ -1,18 +1,8 @@
-"""MD driver: JAX-MD integrators in jitted chunks, neighbour lists built on the CPU.
+"""MD of one system with one model: JAX-MD integrators over CPU-streamed neighbour lists.
 
-Schedule (DESIGN.md, streaming): the integrator runs ``chunk_steps`` steps per jitted
-call. When chunk k starts from positions P_k, a background thread starts building the
-list L(P_k) on the CPU; chunk k itself runs with L(P_{k-1}) (chunk 0 and 1 with
-L(P_0)). Every step checks on the device that no atom has moved skin/2 or more from the
-list's reference positions. A violation rolls the state back to P_k, rebuilds L(P_k)
-synchronously and redoes the chunk (with halved chunks while violations repeat), so no
-step is ever computed with a list that may miss a pair, and none is lost.
-
-``neighbor_mode="sync"`` waits for each build before running the chunk (same lists, so
-the same trajectory); ``"static"`` builds one list and never rebuilds (benchmarks).
-Lists are built on the host with their exact size, so a list that outgrows the device
-buffers arrives with larger buffers before it is used: the chunk recompiles for the new
-shapes, nothing has to be redone.
+The integrator runs in jitted chunks (``ChunkRunner``) while a ``ListStream`` builds the
+next list on the CPU (docs/design.md, streaming). Async and sync lists give the same
+trajectory; a chunk that outran its list is redone, never accepted.
 """
 
 from __future__ import annotations
@@ -24,33 +14,20 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax_md import quantity, simulate, space
+from jax_md import simulate, space
 
-from ..neighbors import NeighborList, build
-from ..neighbors.neighbor_list import exceeds_within_cutoff_bounds, max_displacement
-from ..neighbors.streaming import ListBuilder, shape_of
-from . import units
+from .. import units
+from ..neighbors import ListSettings, ListStream, build
+from .chunks import ChunkRunner, SimulationError, jitted_force
 
 THERMOSTATS = ("nose-hoover", "langevin", "nve")
-NEIGHBOR_MODES = ("async", "sync", "static")
 #: Atoms closer than this (Å) at the start are reported as overlapping.
 MIN_DISTANCE = 0.5
 
 
-class SimulationError(RuntimeError):
-    """The simulation cannot continue (non-finite forces, unrecoverable list violation).
-
-    ``step`` is the step at which it happened; the ``Simulation`` keeps the last good state.
-    """
-
-    def __init__(self, message: str, step: int):
-        super().__init__(message)
-        self.step = step
-
-
 @dataclasses.dataclass(frozen=True)
 class MDSettings:
-    """User-facing settings (fs, K, Å)."""
+    """Integrator settings (fs, K). List settings are ``ListSettings``."""
 
     timestep_fs: float = 0.5
     temperature_K: float = 300.0
@@ -58,27 +35,19 @@ class MDSettings:
     #: Thermostat time constant: Nose–Hoover period / Langevin 1/friction (default 100 steps).
     tau_fs: float | None = None
     chunk_steps: int = 10
-    skin: float = 1.0  # Å
-    neighbor_mode: str = "async"
-    backend: str = "auto"
-    n_threads: int | None = None
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self):
         if not self.timestep_fs > 0:
             raise ValueError(f"timestep must be positive (fs), got {self.timestep_fs}")
         if not self.temperature_K >= 0 or (self.thermostat != "nve" and not self.temperature_K > 0):
             raise ValueError(f"temperature must be positive (K) for NVT, got {self.temperature_K}")
         if self.thermostat not in THERMOSTATS:
             raise ValueError(f"unknown thermostat {self.thermostat!r}; choose one of {THERMOSTATS}")
-        if self.neighbor_mode not in NEIGHBOR_MODES:
-            raise ValueError(f"unknown neighbor_mode {self.neighbor_mode!r}; choose one of {NEIGHBOR_MODES}")
         if self.tau_fs is not None and not self.tau_fs > 0:
             raise ValueError(f"thermostat time constant must be positive (fs), got {self.tau_fs}")
         if int(self.chunk_steps) < 1:
             raise ValueError(f"chunk_steps must be >= 1, got {self.chunk_steps}")
-        if not self.skin > 0:
-            raise ValueError(f"skin must be positive (Å), got {self.skin}")
 
     @property
     def tau(self) -> float:
@@ -87,7 +56,7 @@ class MDSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ChunkReport:
-    """Observables at the end of a chunk (eV, K, Å) and cumulative driver counters."""
+    """Observables at the end of a chunk (eV, K, Å) and cumulative list counters."""
 
     step: int
     time_ps: float
@@ -118,12 +87,11 @@ class Frame:
 
 
 class Simulation:
-    """NVT (Nose–Hoover chain, Langevin) or NVE MD of one system with one energy model.
+    """NVT (Nose–Hoover chain, Langevin) or NVE MD of one system with one ``Potential``.
 
-    ``model`` has ``energy_fn(species, cell)``, ``cutoff`` (Å) and optionally
-    ``kinds(species)`` (per-atom kinds for per-element neighbour bounds). ``momenta``
-    (amu Å per internal time unit, as in ``state.momentum``) continue a previous run,
-    otherwise they are drawn from Maxwell–Boltzmann; ``step`` is the first step number.
+    ``momenta`` (amu Å per internal time unit, as in ``state.momentum``) continue a
+    previous run, otherwise they are drawn from Maxwell–Boltzmann; ``step`` is the first
+    step number. ``stream`` owns the neighbour lists (and their counters).
 
     The Nose–Hoover chain is global: it fixes the total kinetic energy only. Systems with
     stiff, weakly coupled modes (O–H stretches in flexible water) that start far from
@@ -131,8 +99,7 @@ class Simulation:
     """
 
     def __init__(self, model, numbers, positions, cell=None, pbc=True, settings: MDSettings = MDSettings(),
-                 *, dtype=None, momenta=None, step: int = 0):
-        settings.validate()
+                 lists: ListSettings = ListSettings(), *, dtype=None, momenta=None, step: int = 0):
         self.settings = settings
         self.numbers = np.asarray(numbers, dtype=np.int64)
         positions = np.asarray(positions, dtype=np.float64)
@@ -147,51 +114,41 @@ class Simulation:
         self.dtype = dtype or jnp.zeros(()).dtype
         self.masses = units.masses_of(self.numbers)
         self.energy_fn = model.energy_fn(self.numbers, self.cell)
-        kinds = model.kinds(self.numbers) if hasattr(model, "kinds") else None
-        self._kinds = None if kinds is None else jnp.asarray(kinds, jnp.int32)
-        within = kinds is not None and getattr(model, "uses_within_cutoff_bounds", False)
-        self.builder = ListBuilder(self.cell, self.pbc, model.cutoff, settings.skin, kinds=kinds, within_cutoff=within,
-                                   backend=settings.backend, n_threads=settings.n_threads)
-        self.kT = units.kT(settings.temperature_K)
+        self.stream = ListStream(self.cell, self.pbc, model.cutoff, lists, kinds=model.kinds(self.numbers),
+                                 within_cutoff=model.uses_within_cutoff_bounds)
         self._force_fn = jitted_force(self.energy_fn)
-        self._init_fn, self._apply_fn = _integrator(self._force_fn, settings)
-        self.nl = self.builder.build_now(positions)
-        self._pending = _done(self.nl)  # chunk 1 also runs with L(P_0)
+        self.stream.start(positions)
         self.step = int(step)  # e.g. continuing an equilibration run with another thermostat
-        self.violations = 0
-        self._shapes = {self._shape_key(self.nl)}
-        self.recompilations = 0
-        self.wait_seconds = 0.0  # time the driver waited for a list build
         self.device_seconds = 0.0  # from dispatching each chunk to its results on the host
-        self.state = self._initial_state(jnp.asarray(positions, self.dtype), momenta)
-        self._chunk = jax.jit(self._run_chunk)
-        self._check_finite_start()
+        self._start_integrator(jnp.asarray(positions, self.dtype), momenta)
+        if not bool(jnp.all(jnp.isfinite(self.state.force))):
+            raise SimulationError("non-finite forces in the initial structure (overlapping atoms?)", 0)
 
-    def _initial_state(self, R, momenta):
-        key = jax.random.PRNGKey(self.settings.seed)
+    def _start_integrator(self, positions, momenta) -> None:
+        settings = self.settings
+        self.kT = units.kT(settings.temperature_K)
+        init_fn, apply_fn = _integrator(self._force_fn, settings)
+        key = jax.random.PRNGKey(settings.seed)
         mass = jnp.asarray(self.masses, self.dtype)
-        if self.settings.thermostat == "nve":
-            return self._init_fn(key, R, self.kT, mass=mass, momenta=momenta, neighbor=self.nl)
-        return self._init_fn(key, R, mass=mass, momenta=momenta, neighbor=self.nl)
+        nl = self.stream.current
+        with units.float64_requests_ignored():
+            if settings.thermostat == "nve":
+                self.state = init_fn(key, positions, self.kT, mass=mass, momenta=momenta, neighbor=nl)
+            else:
+                self.state = init_fn(key, positions, mass=mass, momenta=momenta, neighbor=nl)
+        self.runner = ChunkRunner(apply_fn, self.stream, self._observe)
 
     def continue_with(self, **changes) -> None:
-        """Continue this trajectory with other settings (e.g. ``thermostat="nose-hoover"``
-        after a Langevin equilibration; also temperature, time constant, timestep, chunk
-        length, seed, neighbour mode). Positions, momenta, step, neighbour lists and the
-        compiled force are kept; the thermostat's own state (chain, random key) starts anew.
-        The list settings (skin, backend, threads) cannot change here."""
-        fixed = [name for name in ("skin", "backend", "n_threads") if name in changes]
-        if fixed:
-            raise ValueError(f"{', '.join(fixed)} cannot change within a simulation; start a new one")
-        settings = dataclasses.replace(self.settings, **changes)
-        settings.validate()
-        self.settings = settings
-        self.kT = units.kT(settings.temperature_K)
-        self._init_fn, self._apply_fn = _integrator(self._force_fn, settings)
-        self.state = self._initial_state(self.state.position, self.state.momentum)
-        self._chunk = jax.jit(self._run_chunk)
-
-    # ------------------------------------------------------------------ device code
+        """Continue this trajectory with other ``MDSettings`` (e.g. ``thermostat=
+        "nose-hoover"`` after a Langevin equilibration; also temperature, time constant,
+        timestep, chunk length, seed). Positions, momenta, step, neighbour lists and the
+        compiled force are kept; the thermostat's own state (chain, random key) starts anew."""
+        lists = [name for name in changes if name in {f.name for f in dataclasses.fields(ListSettings)}]
+        if lists:
+            raise ValueError(f"{', '.join(lists)} cannot change within a simulation (a list setting): "
+                             "start a new one")
+        self.settings = dataclasses.replace(self.settings, **changes)
+        self._start_integrator(self.state.position, self.state.momentum)
 
     def _observe(self, state, nl):
         potential = self.energy_fn(state.position, neighbor=nl)
@@ -202,66 +159,6 @@ class Simulation:
         else:
             conserved = potential + kinetic
         return jnp.stack([temperature, potential, kinetic, conserved])
-
-    def _outgrown(self, positions, nl: NeighborList):
-        """The list's in-cutoff bounds no longer hold (False for lists without them)."""
-        if not nl.max_neighbors_within_cutoff_by_kind:
-            return jnp.array(False)
-        cell = None if self.cell is None else jnp.asarray(self.cell, positions.dtype)
-        return exceeds_within_cutoff_bounds(positions, nl, self._kinds, cell)
-
-    def _run_chunk(self, state, nl: NeighborList, n_steps):
-        """Up to ``n_steps`` steps; stops at the first list violation or non-finite force.
-
-        A violation is an atom having moved skin/2, or the list's in-cutoff bounds being
-        outgrown. Returns (state, status, observables, max displacement) with status =
-        (steps done, step index of the violation or -1, step index of the first
-        non-finite or -1, 1 if the violation outgrew the in-cutoff bounds).
-        """
-        half_skin = 0.5 * nl.skin
-
-        def cond(carry):
-            _, i, bad, nan, _, _ = carry
-            return (i < n_steps) & (bad < 0) & (nan < 0)
-
-        def body(carry):
-            state, i, bad, nan, worst, outgrown = carry
-            new = self._apply_fn(state, neighbor=nl)
-            disp = max_displacement(new.position, nl)
-            over = self._outgrown(new.position, nl)  # the model returned NaN then: not a NaN error
-            violated = (disp >= half_skin) | over
-            finite = jnp.all(jnp.isfinite(new.force)) & jnp.all(jnp.isfinite(new.position))
-            bad = jnp.where(violated, i, bad)
-            nan = jnp.where(finite | violated, nan, i)
-            keep = (bad < 0) & (nan < 0)
-            state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, state)
-            return state, i + 1, bad, nan, jnp.maximum(worst, disp), outgrown | over
-
-        minus_one = jnp.array(-1, jnp.int32)
-        zero = jnp.zeros((), state.position.dtype)
-        state, done, bad, nan, worst, outgrown = jax.lax.while_loop(
-            cond, body, (state, jnp.array(0, jnp.int32), minus_one, minus_one, zero, jnp.array(False)))
-        status = jnp.stack([done, bad, nan, outgrown.astype(jnp.int32)])
-        return state, status, self._observe(state, nl), worst
-
-    # ------------------------------------------------------------------ host loop
-
-    @staticmethod
-    def _shape_key(nl: NeighborList):
-        return tuple(shape_of(nl).values())
-
-    def _use_list(self, nl: NeighborList) -> None:
-        key = self._shape_key(nl)
-        if key not in self._shapes:
-            self._shapes.add(key)
-            self.recompilations += 1
-        self.nl = nl
-
-    def _next_list(self) -> NeighborList:
-        t0 = time.perf_counter()
-        nl = self._pending.result()
-        self.wait_seconds += time.perf_counter() - t0
-        return nl
 
     def run(self, n_steps: int, *, every: int | None = None,
             on_frame: Callable[[Frame], None] | None = None,
@@ -275,64 +172,23 @@ class Simulation:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
         if every is not None and every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        mode = self.settings.neighbor_mode
         target = self.step + int(n_steps)
         reports = []
-        length = self.settings.chunk_steps
         while self.step < target:
             t0 = time.perf_counter()
-            n = min(length, target - self.step)
+            limit = target - self.step
             if every:
-                n = min(n, every - self.step % every)
-            start = self.state
-            if self._pending is None and mode != "static":
-                self._pending = self.builder.submit(start.position)
-                if mode == "sync":
-                    self._next_list()  # build between chunks, no overlap (counted as waiting)
-            dispatched = time.perf_counter()
-            state, status, observed, worst = self._chunk(start, self.nl, n)
-            done, bad, nan, outgrown = (int(x) for x in np.asarray(status))
-            observed = np.asarray(observed)
-            self.device_seconds += time.perf_counter() - dispatched
-            if nan < 0 and bad < 0 and not np.all(np.isfinite(observed)):
-                nan = done - 1  # finite forces but a non-finite energy at the end of the chunk
-            if nan >= 0:
-                raise SimulationError(
-                    f"non-finite forces or positions at step {self.step + nan + 1}: the energy "
-                    "function returned NaN/inf (overlapping atoms, or a timestep too large?); "
-                    f"the state at step {self.step} is kept", self.step + nan + 1)
-            if bad >= 0:
-                self.violations += 1
-                if outgrown:  # rebuild with larger in-cutoff bounds (a static list: same pairs)
-                    self.builder.grow_within_cutoff_bounds()
-                    reference = self.nl.reference_positions if mode == "static" else start.position
-                    self._use_list(self.builder.build_now(reference))
-                    continue
-                if mode == "static":
-                    raise SimulationError(
-                        f"an atom moved more than skin/2 = {0.5 * self.settings.skin} Å at step "
-                        f"{self.step + bad + 1} with a static list: increase the skin", self.step + bad + 1)
-                fresh = self.builder.build_now(start.position)  # == the pending L(P_k)
-                if self._reference_is(start.position):
-                    if length == 1:
-                        raise SimulationError(
-                            f"atoms move more than skin/2 = {0.5 * self.settings.skin} Å in one step "
-                            f"at step {self.step + 1}: reduce the timestep or increase the skin", self.step + 1)
-                    length = max(1, length // 2)  # even a fresh list is outrun: shorter chunks
-                self._use_list(fresh)
-                continue
-            self.state = state
-            self.step += done
-            length = self.settings.chunk_steps
-            if mode != "static":
-                self._use_list(self._next_list())
-                self._pending = None
-            temperature, potential, kinetic, conserved = (float(x) for x in observed)
+                limit = min(limit, every - self.step % every)
+            chunk = self.runner.advance(self.state, self.step, limit, self.settings.chunk_steps)
+            self.state, self.step = chunk.state, self.step + chunk.steps
+            self.device_seconds += chunk.device_seconds
+            temperature, potential, kinetic, conserved = (float(x) for x in chunk.observed)
+            s = self.stream
             report = ChunkReport(
-                step=self.step, time_ps=self.time_ps, n_steps=done, temperature=temperature,
-                potential=potential, kinetic=kinetic, conserved=conserved,
-                max_displacement=float(worst), rebuilds=self.rebuilds, violations=self.violations,
-                recompilations=self.recompilations, wall_s=time.perf_counter() - t0)
+                step=self.step, time_ps=self.time_ps, n_steps=chunk.steps, temperature=temperature,
+                potential=potential, kinetic=kinetic, conserved=conserved, max_displacement=chunk.max_displacement,
+                rebuilds=s.rebuilds, violations=s.violations, recompilations=s.recompilations,
+                wall_s=time.perf_counter() - t0)
             reports.append(report)
             if on_chunk:
                 on_chunk(report)
@@ -341,14 +197,6 @@ class Simulation:
             if stop is not None and stop():
                 break
         return reports
-
-    @property
-    def rebuilds(self) -> int:
-        """Lists built after the initial one (streamed and rollback builds)."""
-        return self.builder.builds - 1
-
-    def _reference_is(self, positions) -> bool:
-        return bool(jnp.array_equal(self.nl.reference_positions, positions))
 
     @property
     def time_ps(self) -> float:
@@ -364,42 +212,51 @@ class Simulation:
         return Frame(self.step, self.time_ps, np.asarray(s.position, np.float64), velocities,
                      np.asarray(s.force, np.float64), self.cell, self.numbers, observables)
 
-    def _check_finite_start(self) -> None:
-        if not bool(jnp.all(jnp.isfinite(self.state.force))):
-            raise SimulationError("non-finite forces in the initial structure (overlapping atoms?)", 0)
-
     def close(self) -> None:
-        self.builder.close()
+        self.stream.close()
 
     # ------------------------------------------------------------------ checkpoints
 
-    def save_checkpoint(self, path) -> None:
-        """Everything needed to continue this trajectory exactly (``.npz``)."""
-        from .checkpoint import save
-
-        save(self, path)
+    def state_dict(self) -> dict:
+        """Everything needed to continue this trajectory exactly (host values)."""
+        return dict(settings=dataclasses.asdict(self.settings), lists=dataclasses.asdict(self.stream.settings),
+                    step=self.step, dtype=np.dtype(self.dtype).name, numbers=self.numbers, pbc=self.pbc,
+                    cell=self.cell, state=[np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(self.state)],
+                    stream=self.stream.state_dict())
 
     @classmethod
-    def from_checkpoint(cls, path, model, **overrides) -> "Simulation":
+    def from_state_dict(cls, model, state: dict, *, neighbor_mode: str | None = None) -> "Simulation":
+        """Continue a run from ``state_dict()`` with the same model; ``neighbor_mode``
+        switches async/sync lists (same trajectory). The continued run reproduces the
+        uninterrupted one."""
+        settings = MDSettings(**state["settings"])
+        lists = ListSettings(**state["lists"])
+        if neighbor_mode is not None:
+            lists = dataclasses.replace(lists, mode=neighbor_mode)
+        leaves = state["state"]
+        sim = cls(model, state["numbers"], leaves[0], state["cell"], state["pbc"], settings, lists,
+                  dtype=np.dtype(state["dtype"]))
+        fresh = jax.tree_util.tree_leaves(sim.state)
+        if len(fresh) != len(leaves):
+            raise ValueError(f"the saved state does not match a {settings.thermostat} simulation")
+        sim.state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(sim.state),
+                                                 [jnp.asarray(v, dtype=f.dtype) for v, f in zip(leaves, fresh)])
+        sim.stream.load_state_dict(state["stream"])
+        sim.step = int(state["step"])
+        return sim
+
+    def save_checkpoint(self, path) -> None:
+        """Write ``state_dict()`` to ``path`` (``.npz``, atomically)."""
+        from .checkpoint import save
+
+        save(path, self.state_dict())
+
+    @classmethod
+    def from_checkpoint(cls, path, model, *, neighbor_mode: str | None = None) -> "Simulation":
         """Continue a run saved with ``save_checkpoint`` (same model)."""
-        from .checkpoint import restore
+        from .checkpoint import load
 
-        return restore(cls, path, model, **overrides)
-
-
-def _done(value):
-    from concurrent.futures import Future
-
-    future = Future()
-    future.set_result(value)
-    return future
-
-
-def jitted_force(energy_fn):
-    """``-grad(energy_fn)``, jitted: JAX-MD's init functions run eagerly, and a jitted force
-    makes them one compiled program, the same for every integrator and for FIRE (so the
-    persistent compilation cache serves the second one), instead of op-by-op tracing."""
-    return jax.jit(quantity.force(energy_fn))
+        return cls.from_state_dict(model, load(path), neighbor_mode=neighbor_mode)
 
 
 def _integrator(force_fn, settings: MDSettings):

@@ -1,9 +1,9 @@
-"""What the flax graph models (NEMP, Facet) share: species, MD energy functions, batches, I/O.
+"""What the flax graph models (NEMP, Facet) share: the ``Potential`` contract, batches, I/O.
 
 A model is a frozen dataclass of a config (hyper-parameters, incl. ``species`` and the
-list ``cutoff`` in Å) and a flax parameter pytree. Subclasses set ``name``, ``module``
-(the flax network: ``(vectors, valid, neighbors, kinds) -> atomic energies``) and
-``presets``.
+list ``cutoff`` in Å) and a flax parameter pytree. Subclasses set ``name``,
+``make_module`` (the flax network: ``(vectors, valid, neighbors, kinds) -> atomic
+energies``), ``presets`` and ``config_class``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import chemical_symbols
 
 from .. import __version__
 from .graph import DenseGraph, dense_graph
 from .params_io import load_params, save_params
+from .potential import Potential
 
 
 def _tuples(value):
@@ -27,7 +27,7 @@ def _tuples(value):
 
 
 @dataclasses.dataclass(frozen=True)
-class GraphModel:
+class GraphModel(Potential):
     config: object
     params: dict
     preset: str | None = None
@@ -62,6 +62,10 @@ class GraphModel:
         return cls(config, params, preset)
 
     @property
+    def species(self) -> tuple[str, ...]:
+        return tuple(self.config.species)
+
+    @property
     def cutoff(self) -> float:
         """The list cutoff (Å) this model needs."""
         return self.config.cutoff
@@ -74,19 +78,6 @@ class GraphModel:
     @property
     def n_parameters(self) -> int:
         return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(self.params))
-
-    def kinds(self, species) -> np.ndarray:
-        """Indices into ``config.species`` of atomic numbers or element symbols."""
-        species = np.asarray(species)
-        symbols = species if species.dtype.kind in "US" else \
-            np.array([chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}"
-                      for z in species.ravel().astype(int).tolist()])
-        index = {s: k for k, s in enumerate(self.config.species)}
-        unknown = sorted(set(symbols.tolist()) - set(index))
-        if unknown:
-            raise ValueError(f"species {', '.join(unknown)} not in this {self.name} model "
-                             f"(it knows {', '.join(self.config.species)})")
-        return np.array([index[s] for s in symbols.tolist()], np.int32)
 
     def atomic_energies(self, positions: jax.Array, kinds, graph: DenseGraph) -> jax.Array:
         """Per-atom energies (eV) in the dtype of ``positions`` (Å)."""
@@ -104,20 +95,11 @@ class GraphModel:
         return jax.ops.segment_sum(atomic, graph.graph_index, num_segments=graph.n_graphs) + \
             self.structure_offset(positions.dtype)
 
-    def energy_fn(self, species, cell=None):
-        """``energy(R, neighbor=nl, cell=...) -> eV`` for JAX-MD (DESIGN.md contract)."""
-        kinds = jnp.asarray(self.kinds(species))
-        n_atoms = kinds.shape[0]
-        cell = None if cell is None else np.asarray(cell, np.float64)
+    def _energy(self, numbers, kinds):
+        kinds, n_atoms = jnp.asarray(kinds), kinds.size
 
-        def energy(R, neighbor, **kwargs):
-            if R.shape[0] != n_atoms:
-                raise ValueError(f"positions have {R.shape[0]} atoms, the energy function {n_atoms}")
-            if neighbor.r_list and neighbor.r_list < self.cutoff:
-                raise ValueError(f"neighbour list cutoff {neighbor.r_list} Å is below the model cutoff "
-                                 f"{self.cutoff} Å")
-            box = kwargs.get("cell", cell)
-            graph = dense_graph(neighbor, n_atoms, None if box is None else jnp.asarray(box, R.dtype))
+        def energy(R, neighbor, cell):
+            graph = dense_graph(neighbor, n_atoms, cell)
             return jnp.sum(self.atomic_energies(R, kinds, graph)) + self.structure_offset(R.dtype)
 
         return energy

@@ -22,11 +22,11 @@ def safe_norm(vectors: jax.Array, axis: int = -1, keepdims: bool = False) -> jax
 def dense_neighbors(nl: NeighborList, n_atoms: int, max_neighbors: int | None = None):
     """Per-atom neighbour table ``(edge_index (N, K), valid (N, K))``.
 
-    Row i lists the edges whose receiver is i, in list order; ``K = nl.max_neighbors``
+    Row i lists the edges whose receiver is i, in list order; ``K = nl.shape.max_neighbors``
     (a static bound computed when the list was built, so nothing is ever dropped).
     Relies on the canonical order of nemd lists: edges sorted by receiver.
     """
-    k = nl.max_neighbors if max_neighbors is None else max_neighbors
+    k = nl.shape.max_neighbors if max_neighbors is None else max_neighbors
     n_edges = nl.senders.shape[0]
     mask = nl.mask.astype(jnp.int32)
     counts = jax.ops.segment_sum(mask, nl.receivers, num_segments=n_atoms)
@@ -43,19 +43,19 @@ def dense_neighbors_by_kind(nl: NeighborList, n_atoms: int, sender_kinds: jax.Ar
     """Per-atom neighbour tables split by the kind of the sender (e.g. element).
 
     Returns a list over kinds of ``(edge_index (N, K_k), valid (N, K_k))`` with
-    ``K_k = nl.max_neighbors_by_kind[k]`` (the list must be built with ``kinds``).
+    ``K_k = nl.shape.by_kind[k]`` (the list must be built with ``kinds``).
     Within a row, edges keep list order. Relies on edges sorted by receiver.
     """
-    if len(nl.max_neighbors_by_kind) != n_kinds:
+    if len(nl.shape.by_kind) != n_kinds:
         raise ValueError("this neighbour list was built without per-kind bounds: pass kinds= "
-                         "(per-atom element indices) to build_neighbor_list/from_pairs")
+                         "(per-atom element indices, model.kinds(numbers)) to build_neighbor_list")
     n_edges = nl.senders.shape[0]
     edge_ids = jnp.arange(n_edges, dtype=jnp.int32)
     counts = jax.ops.segment_sum(nl.mask.astype(jnp.int32), nl.receivers, num_segments=n_atoms)
     first = jnp.cumsum(counts) - counts  # index of each receiver's first edge
     kind = sender_kinds[nl.senders]
     tables = []
-    for k, width in enumerate(nl.max_neighbors_by_kind):
+    for k, width in enumerate(nl.shape.by_kind):
         member = (nl.mask & (kind == k)).astype(jnp.int32)
         seen = jnp.cumsum(member)  # inclusive count of kind-k edges so far
         before = jnp.where(first > 0, seen[jnp.maximum(first - 1, 0)], 0)  # up to receiver start
@@ -198,7 +198,3 @@ def spherical_harmonics(directions: jax.Array, lmax: int) -> jax.Array:
     irreps = e3nn.Irreps.spherical_harmonics(lmax)
     return e3nn.spherical_harmonics(irreps, directions, normalize=False, normalization="component").array
 
-
-def degree_of_component(lmax: int) -> np.ndarray:
-    """``l`` of each of the ``(lmax+1)^2`` components in e3nn order."""
-    return np.concatenate([np.full(2 * l + 1, l) for l in range(lmax + 1)])

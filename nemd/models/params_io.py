@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 from flax import serialization
+
+from ..files import atomic_write
 
 FORMAT = "nemd-params-1"
 
@@ -24,14 +24,8 @@ def save_params(path, metadata: dict, params) -> Path:
     payload = {"format": FORMAT, "metadata": json.loads(json.dumps(metadata)),  # tuples -> lists
                "params": jax.tree_util.tree_map(np.asarray, serialization.to_state_dict(params))}
     data = serialization.msgpack_serialize(payload)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
     return path
 
 

@@ -1,19 +1,21 @@
-"""CPU neighbour lists (Numba, Fortran) and the device-side ``NeighborList`` pytree."""
+"""CPU neighbour lists (Numba, Fortran), the device-side ``NeighborList`` pytree and the
+``ListStream`` that builds, streams and checks a simulation's lists."""
 
 from .builders import BACKENDS, Pairs, available_backends, build, fortran_available
 from .neighbor_list import (
+    ListShape,
     NeighborList,
-    build_neighbor_list,
     capacity_bucket,
     edge_vectors,
     exceeds_within_cutoff_bounds,
-    from_pairs,
     max_displacement,
     needs_rebuild,
 )
+from .packing import ListCounts, build_neighbor_list, count, pack
+from .stream import NEIGHBOR_MODES, ListSettings, ListStream, Recovery
 
 __all__ = [
-    "BACKENDS", "NeighborList", "Pairs", "available_backends", "build", "build_neighbor_list",
-    "capacity_bucket", "edge_vectors", "exceeds_within_cutoff_bounds", "fortran_available", "from_pairs",
-    "max_displacement", "needs_rebuild",
+    "BACKENDS", "NEIGHBOR_MODES", "ListCounts", "ListSettings", "ListShape", "ListStream", "NeighborList", "Pairs",
+    "Recovery", "available_backends", "build", "build_neighbor_list", "capacity_bucket", "count", "edge_vectors",
+    "exceeds_within_cutoff_bounds", "fortran_available", "max_displacement", "needs_rebuild", "pack",
 ]

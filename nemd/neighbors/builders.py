@@ -84,7 +84,8 @@ def available_backends() -> list[str]:
     return ["numba"] + (["fortran"] if fortran_available() else []) + ["brute"]
 
 
-def _resolve_backend(backend: str) -> str:
+def resolve_backend(backend: str) -> str:
+    """The backend ``backend`` stands for (``auto``: Fortran when built, else Numba)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown neighbour backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
@@ -187,7 +188,7 @@ def build(positions, cell, pbc, cutoff, *, backend: str = "auto", n_threads: int
       (receiver, sender, shift). Every periodic image inside the cutoff appears,
       including images of an atom itself; only i == j with zero shift is excluded.
     """
-    backend = _resolve_backend(backend)
+    backend = resolve_backend(backend)
     positions, cell, pbc, cutoff = validate_inputs(positions, cell, pbc, cutoff)
     if backend == "brute":
         return Pairs(*brute_force_pairs(positions, cell, pbc, cutoff))

@@ -11,7 +11,7 @@ edge-equivariant peers from JAX-MD, ``nequip-<preset>``: ``jax_md.energy.nequip_
 configured like that preset (cutoff, layers, node irreps, edge harmonics), fed the same CPU
 edge list (JAX-MD's own list builder is not timed). Ratios peer/model are printed at the end.
 
-    python simulations/model_benchmark.py --models nemp nequip-nemp --sizes 1536 8640 --threads 1
+    python benchmarks/model_benchmark.py --models nemp nequip-nemp --sizes 1536 8640 --threads 1
 
 ``--skin`` evaluates on a skin-buffered list, as in MD; ``--within-cutoff`` gives that list
 in-cutoff bounds, so that models that can (bpnn) lay out only the edges inside their cutoff.
@@ -22,112 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
+from systems import liquid_water
 
-from benchmark_systems import liquid_water
-from isolated import run_isolated
-
-
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
+from nemd.benchmarking import peak_rss_mb, run_isolated
 
 GRAPH_MODELS = ("nemp", "nemp-small", "facet", "facet-small")
 PEERS = {f"nequip-{name}": name for name in GRAPH_MODELS}  # JAX-MD peer -> the preset it mirrors
-
-
-class JaxMDNequIP:
-    """JAX-MD's NequIP sized like an NEMP or Facet preset, as an nemd model (random weights).
-
-    Same cutoff, layers and edge harmonics; node irreps: ``channels`` copies of every l up
-    to lmax_node (NEMP) or Facet's hidden irreps; radial MLP width as NEMP's edge networks
-    (64 for Facet). Edges come from the nemd ``NeighborList`` through a featurizer, in
-    JAX-MD's jraph layout (padding edges point at an extra node) and sign convention
-    (receiver minus sender).
-    """
-
-    def __init__(self, preset: str):
-        import jax
-        from jax_md import energy, space
-        from jax_md.nn import nequip
-
-        from nemd.models import load
-
-        p = load(preset).config
-        cfg = nequip.default_config()
-        parity = "eoeoeo"
-        cfg.r_max = p.cutoff
-        cfg.n_elements = len(p.species)
-        cfg.sh_irreps = " + ".join(f"1x{l}{parity[l]}" for l in range(p.lmax + 1))
-        if preset.startswith("nemp"):
-            cfg.graph_net_steps = p.n_layers
-            cfg.hidden_irreps = " + ".join(f"{p.channels}x{l}{parity[l]}" for l in range(p.lmax_node + 1))
-            cfg.radial_net_n_hidden = p.edge_hidden
-            cfg.n_neighbors = p.avg_neighbors
-        else:
-            cfg.graph_net_steps = p.n_blocks
-            cfg.hidden_irreps = p.hidden
-            cfg.radial_net_n_hidden = 64
-            cfg.n_neighbors = float(np.interp(p.cutoff, *zip(*p.degree_table)))
-        cfg.shift, cfg.scale = 0.0, 1.0
-        self.cutoff, self.species = p.cutoff, p.species
-        displacement, _ = space.free()
-        _, self._init, self._energy = energy.nequip_neighbor_list(
-            displacement, None, cfg, neighbor_list_fn=lambda *a, **k: None,  # lists come from nemd
-            featurizer_fn=lambda _: self._featurize)
-        self._key = jax.random.PRNGKey(0)
-
-    @staticmethod
-    def _featurize(atoms, position, neighbor, cell=None):
-        import jax.numpy as jnp
-        import jraph
-
-        from nemd.neighbors import edge_vectors
-
-        n = position.shape[0]
-        vec = -edge_vectors(position, neighbor, cell)  # receiver - sender, as JAX-MD
-        pad = lambda x: jnp.concatenate([x, jnp.zeros((1,) + x.shape[1:], x.dtype)])  # noqa: E731
-        return jraph.GraphsTuple(
-            nodes=pad(atoms), edges=jnp.where(neighbor.mask[:, None], vec, 1.0),
-            receivers=jnp.where(neighbor.mask, neighbor.receivers, n),
-            senders=jnp.where(neighbor.mask, neighbor.senders, n),
-            globals=None, n_node=jnp.array([n, 1]),
-            n_edge=jnp.array([neighbor.n_pairs, neighbor.mask.shape[0] - neighbor.n_pairs]))
-
-    def kinds(self, numbers):
-        return np.array([{1: 0, 8: 1}[int(z)] for z in numbers])
-
-    def energy_fn(self, numbers, cell):
-        import jax
-        import jax.numpy as jnp
-
-        atoms = jax.nn.one_hot(self.kinds(numbers), len(self.species))
-        box = jnp.asarray(cell)
-        params = {}
-
-        def energy(R, neighbor):
-            if not params:  # initialise on first use (shapes only depend on the irreps)
-                params["p"] = self._init(self._key, R, neighbor, atoms=atoms.astype(R.dtype), cell=box)
-            return self._energy(params["p"], R, neighbor, atoms=atoms.astype(R.dtype), cell=box.astype(R.dtype))
-
-        return energy
-
-
-def build_model(name: str):
-    from nemd.data import water_data_dir
-    from nemd.models import load
-
-    if name == "bpnn":
-        return load("bpnn", water_data_dir() / "bpnn-rpbe-d3")
-    if name in GRAPH_MODELS:
-        return load(name)
-    if name in PEERS:
-        return JaxMDNequIP(PEERS[name])
-    raise SystemExit(f"unknown model {name}")
 
 
 def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0, within_cutoff: bool = False) -> dict:
@@ -137,13 +41,14 @@ def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0,
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
+    from nemd.models import load
     from nemd.neighbors import build_neighbor_list
 
     s = liquid_water(n_atoms)
-    model = build_model(name)
-    baseline = _max_rss_mb()
-    kinds = model.kinds(s.numbers) if hasattr(model, "kinds") else None
-    nl = build_neighbor_list(s.positions, s.cell, s.pbc, model.cutoff, skin, kinds=kinds, within_cutoff=within_cutoff)
+    model = load("bpnn-rpbe-d3" if name == "bpnn" else name)
+    baseline = peak_rss_mb()
+    nl = build_neighbor_list(s.positions, s.cell, s.pbc, model.cutoff, skin, kinds=model.kinds(s.numbers),
+                             within_cutoff=within_cutoff)
     fn = jax.jit(jax.value_and_grad(model.energy_fn(s.numbers, s.cell)))
     R = jnp.asarray(s.positions, dtype)
     t0 = time.perf_counter()
@@ -156,7 +61,7 @@ def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0,
         times.append(time.perf_counter() - t0)
     t = float(np.median(times))
     return dict(model=name, atoms=s.n_atoms, time=t, us_per_atom=1e6 * t / s.n_atoms,
-                compile=compile_s, peak_mb=max(0.0, _max_rss_mb() - baseline), rss_mb=_max_rss_mb())
+                compile=compile_s, peak_mb=max(0.0, peak_rss_mb() - baseline), rss_mb=peak_rss_mb())
 
 
 def main() -> None:

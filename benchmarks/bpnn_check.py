@@ -1,6 +1,6 @@
 """Validate the BPNN water potentials: n2p2's regression value, DFT errors, extrapolation.
 
-    python simulations/bpnn_check.py [--data ../shared/data/water]
+    python benchmarks/bpnn_check.py [--data ../shared/data/water]
 
 Runs in float64 (reference comparison). Prints the energy of the 1080-atom frame against
 n2p2's value, the energy (meV/atom) and force (meV/Å) RMSE of the RPBE-D3 potential on
@@ -22,8 +22,9 @@ import numpy as np  # noqa: E402
 from nemd.data import water_data_dir  # noqa: E402
 from nemd.io.n2p2 import read_input_data  # noqa: E402
 from nemd.models import load  # noqa: E402
-from nemd.models.bpnn import HARTREE, count_extrapolations  # noqa: E402
+from nemd.models.bpnn import count_extrapolations  # noqa: E402
 from nemd.models.evaluate import energy_and_forces  # noqa: E402
+from nemd.units import HARTREE  # noqa: E402
 
 N2P2_REFERENCE_HARTREE = -2.7564547347815904e04
 
@@ -34,8 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.data is None or not args.data.is_dir():
         raise SystemExit("water data directory not found: pass --data or set NEMD_DATA")
-    rpbe = load("bpnn", args.data / "bpnn-rpbe-d3")
-    revpbe0 = load("bpnn", args.data / "bpnn-revpbe0-d3")
+    rpbe = load("bpnn-rpbe-d3", args.data)
+    revpbe0 = load("bpnn-revpbe0-d3", args.data)
     frame = read_input_data(args.data / "n2p2-reference" / "predict-1080.input.data")[0].structure
     energy, _ = energy_and_forces(rpbe, frame)
     print(f"1080-atom frame, RPBE-D3: {energy / HARTREE:.10f} Ha (n2p2: {N2P2_REFERENCE_HARTREE:.10f} Ha, "

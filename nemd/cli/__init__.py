@@ -1,4 +1,4 @@
-"""The ``nemd`` command line: ``nemd --version``, ``nemd info``."""
+"""The ``nemd`` command line: ``nemd --version``, ``nemd info``, ``nemd water ...``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import __version__
+from .. import __version__
 
 _PACKAGES = ["jax", "jaxlib", "jax-md", "e3nn-jax", "flax", "optax", "numpy", "numba", "h5py",
              "MDAnalysis", "ase"]
@@ -22,20 +22,26 @@ def _info() -> int:
             print(f"  {name:<11} not installed")
     import jax
 
-    from .neighbors import available_backends
-    from .neighbors.builders import _resolve_backend, default_threads
+    from ..neighbors import available_backends
+    from ..neighbors.builders import default_threads, resolve_backend
 
     print(f"JAX backend: {jax.default_backend()}; devices: {', '.join(str(d) for d in jax.devices())}")
-    print(f"neighbour backends: {', '.join(available_backends())} (auto -> {_resolve_backend('auto')}, "
+    print(f"neighbour backends: {', '.join(available_backends())} (auto -> {resolve_backend('auto')}, "
           f"{default_threads()} threads)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["water"]:  # its own parser: `nemd water --help`
+        from .water import main as water
+
+        return water(argv[1:])
     parser = argparse.ArgumentParser(prog="nemd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"nemd {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="versions, devices and built neighbour backends")
+    sub.add_parser("water", help="liquid-water NVT (simulations/water_nvt.py; `nemd water --help`)")
     args = parser.parse_args(argv)
     if args.command == "info":
         return _info()

@@ -36,11 +36,11 @@ def md_water(model, n_atoms: int, skin: float, chunk_steps: int) -> Structure:
     atoms; otherwise ``water_box(n_atoms // 3)`` after 60 FIRE steps with ``model`` (a cut
     cube has molecules broken across its faces, which MD rejects as overlapping atoms)."""
     from nemd.io import water_box
-    from nemd.md.minimize import fire_minimize
+    from nemd.md import ListSettings, fire_minimize
 
     if n_atoms % 8640 == 0:
         return liquid_water(n_atoms)
     s = water_box(n_atoms // 3, seed=0)
-    relaxed = fire_minimize(model, s.numbers, s.positions, s.cell, True, fmax=1.0, max_steps=60, skin=skin,
-                            chunk_steps=chunk_steps)
+    relaxed = fire_minimize(model, s.numbers, s.positions, s.cell, True, fmax=1.0, max_steps=60,
+                            lists=ListSettings(skin=skin), chunk_steps=chunk_steps)
     return Structure(relaxed.positions, s.numbers, s.cell, s.pbc)

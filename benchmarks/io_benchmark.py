@@ -1,6 +1,6 @@
 """Trajectory and analysis benchmark: RDF against MDAnalysis InterRDF, H5MD writer throughput.
 
-    python simulations/io_benchmark.py --sizes 69120 233280 --frames 2
+    python benchmarks/io_benchmark.py --sizes 69120 233280 --frames 2
 
 RDF: O-O, O-H and H-H g(r) to 6 Å with 300 bins on replicas of the 8640-atom liquid;
 seconds per frame for nemd (one neighbour list for all pairs) and MDAnalysis InterRDF
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_systems import liquid_water
+from systems import liquid_water
 
 
 def rdf_benchmark(n_atoms: int, frames: int, workdir: Path) -> None:

@@ -1,8 +1,8 @@
 """Virial pressure of water under the RPBE-D3 BPNN: the shared liquid or a trajectory.
 
-    python simulations/pressure_check.py                          # the shared LAMMPS liquid
-    python simulations/pressure_check.py --density 0.94 0.997         # ... rigidly compressed
-    python simulations/pressure_check.py --trajectory traj.h5 --every 5
+    python analysis/pressure.py                          # the shared LAMMPS liquid
+    python analysis/pressure.py --density 0.94 0.997     # ... rigidly compressed
+    python analysis/pressure.py --trajectory traj.h5 --every 5
 
 Tells whether a fixed-volume run sits at the density the potential wants at its
 temperature (mean pressure near 0 bar) or is compressed. The kinetic part uses each
@@ -22,30 +22,10 @@ import numpy as np
 from nemd.analysis import kinetic_temperatures
 from nemd.analysis.pressure import frame_pressures
 from nemd.data import water_data_dir
-from nemd.io import read_structure
+from nemd.io import read_structure, rescale_water
 from nemd.io.h5md import read_frames
-from nemd.io.water import AMU_PER_A3_IN_G_PER_CM3
-from nemd.md.units import masses_of
 from nemd.models import load
-from nemd.neighbors import build
-
-
-def compressed(s, density: float):
-    """The structure with molecule positions and cell scaled to ``density`` (g/cm3)."""
-    pairs = build(s.positions, s.cell, [True] * 3, 1.3)  # covalent O–H only
-    owner = np.arange(s.n_atoms)
-    oh = (s.numbers[pairs.receivers] == 1) & (s.numbers[pairs.senders] == 8)
-    owner[pairs.receivers[oh]] = pairs.senders[oh]
-    if np.any(owner[s.numbers == 1] == np.flatnonzero(s.numbers == 1)):
-        raise SystemExit("some H has no O within 1.3 Å: not a water structure")
-    bond = s.positions - s.positions[owner]
-    bond -= np.round(bond @ np.linalg.inv(s.cell)) @ s.cell
-    scale = (_density(s.numbers, s.cell) / density) ** (1 / 3)
-    return s.positions[owner] * scale + bond, s.cell * scale
-
-
-def _density(numbers, cell) -> float:
-    return masses_of(numbers).sum() * AMU_PER_A3_IN_G_PER_CM3 / abs(np.linalg.det(cell))
+from nemd.units import density_g_cm3
 
 
 def main() -> None:
@@ -58,11 +38,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.data is None or not args.data.is_dir():
         raise SystemExit("water data directory not found: pass --data or set NEMD_DATA")
-    model = load("bpnn", args.data / "bpnn-rpbe-d3")
+    model = load("bpnn-rpbe-d3", args.data)
     if args.trajectory is None:
         s = read_structure(args.data / "liquid-8640-rpbe-d3.lammps-data")
         for density in args.density or []:
-            p = frame_pressures(model, s.numbers, [compressed(s, density)], args.temperature)[0]
+            scaled = rescale_water(s, density)
+            p = frame_pressures(model, s.numbers, [(scaled.positions, scaled.cell)], args.temperature)[0]
             print(f"shared LAMMPS liquid rigidly scaled to {density:.4f} g/cm3: pressure {p:.0f} bar")
         numbers, frames, temperatures = s.numbers, [(s.positions, s.cell)], [args.temperature]
         label = "shared LAMMPS liquid"
@@ -77,7 +58,7 @@ def main() -> None:
                                                weights=[np.sum(numbers == z) for z in np.unique(numbers)]))
                               for v in t.velocities])
         label = str(args.trajectory)
-    density = _density(numbers, frames[0][1])
+    density = density_g_cm3(numbers, frames[0][1])
     p = frame_pressures(model, numbers, frames, temperatures)
     print(f"{label}: {len(numbers)} atoms, {density:.4f} g/cm3, {len(p)} frames, "
           f"mean kinetic T {np.mean(temperatures):.1f} K")

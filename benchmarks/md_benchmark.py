@@ -22,8 +22,8 @@ NVT 120 K, 2 fs, fcc 5.4 Å: a cheap force, so builds are a sizeable part of a s
 ``--xla-threads 1 --builder-threads 1`` keeps XLA on one core and the builder on the other
 (on a 2-core CPU both otherwise compete for the same cores).
 
-    python simulations/md_benchmark.py --system water --sizes 1536 8640 --steps 20 10
-    python simulations/md_benchmark.py --system argon --sizes 32000 --steps 20 --skin 1.0 --chunk 5 --xla-threads 1 --builder-threads 1
+    python benchmarks/md_benchmark.py --system water --sizes 1536 8640 --steps 20 10
+    python benchmarks/md_benchmark.py --system argon --sizes 32000 --steps 20 --skin 1.0 --chunk 5 --xla-threads 1 --builder-threads 1
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from benchmark_systems import md_water
+from systems import md_water
 
 MODES = ("async", "sync", "static")
 
@@ -52,9 +52,9 @@ def argon_system(n_atoms: int):
 
 
 def counters(sim) -> np.ndarray:
-    b = sim.builder
-    return np.array([time.perf_counter(), sim.step, b.builds, b.build_seconds, b.copy_seconds, b.put_seconds,
-                     sim.wait_seconds, sim.violations, sim.device_seconds])
+    lists = sim.stream
+    return np.array([time.perf_counter(), sim.step, lists.builds, lists.build_seconds, lists.copy_seconds,
+                     lists.put_seconds, lists.wait_seconds, lists.violations, sim.device_seconds])
 
 
 def main() -> None:
@@ -76,15 +76,13 @@ def main() -> None:
                                    f"intra_op_parallelism_threads={args.xla_threads}").strip()
     import jax
 
-    from nemd.data import water_data_dir
-    from nemd.md import MDSettings, Simulation
+    from nemd.md import ListSettings, MDSettings, Simulation
     from nemd.models import load
-    from nemd.models.lennard_jones import LennardJones
 
     if args.system == "water":
-        model, timestep, temperature = load("bpnn", water_data_dir() / "bpnn-rpbe-d3"), 0.5, 300.0
+        model, timestep, temperature = load("bpnn-rpbe-d3"), 0.5, 300.0
     else:
-        model, timestep, temperature = LennardJones(), 2.0, 120.0
+        model, timestep, temperature = load("lennard-jones"), 2.0, 120.0
     print(f"device: {jax.devices()[0]}; {args.system}, skin {args.skin} Å, {args.chunk} steps per chunk, "
           f"{args.rounds} rounds, XLA threads: {args.xla_threads or 'default'}, "
           f"builder threads: {args.builder_threads or 'all cores'}")
@@ -93,9 +91,8 @@ def main() -> None:
     for n_atoms, steps in zip(args.sizes, args.steps * (len(args.sizes) if len(args.steps) == 1 else 1)):
         s = md_water(model, n_atoms, args.skin, args.chunk) if args.system == "water" else argon_system(n_atoms)
         sims = {mode: Simulation(model, s.numbers, s.positions, s.cell, True,
-                                 MDSettings(timestep_fs=timestep, temperature_K=temperature, skin=args.skin,
-                                            chunk_steps=args.chunk, neighbor_mode=mode,
-                                            n_threads=args.builder_threads))
+                                 MDSettings(timestep_fs=timestep, temperature_K=temperature, chunk_steps=args.chunk),
+                                 ListSettings(skin=args.skin, mode=mode, n_threads=args.builder_threads))
                 for mode in MODES}
         for sim in sims.values():
             sim.run(args.chunk)  # compile
@@ -116,7 +113,7 @@ def main() -> None:
             search = r[3] - r[4] - r[5]
             print(f"{s.n_atoms:>6} {mode:<7} {1e3 * r[0]:>8.1f} {1e6 * r[0] / s.n_atoms:>8.1f} {1e3 * r[8]:>7.1f} "
                   f"{1e3 * (r[0] - r[8]):>6.2f} {1e3 * r[6]:>7.2f} {1e3 * r[4]:>10.2f} {1e3 * search:>7.2f} "
-                  f"{1e3 * r[5]:>6.2f} {r[2] * steps:>6.0f} {sim.violations:>4}", flush=True)
+                  f"{1e3 * r[5]:>6.2f} {r[2] * steps:>6.0f} {sim.stream.violations:>4}", flush=True)
             spread = per_round[:, 0].max() / per_round[:, 0].min() - 1
             print(f"{'':>6} {'':<7} rounds: {' '.join(f'{1e3 * t:.1f}' for t in per_round[:, 0])} ms/step "
                   f"(spread {100 * spread:.0f} %)")

@@ -10,34 +10,31 @@ image shifts, orthorhombic box) so the energy function is the same code. Each
 (max RSS growth over the process after preparing the structure) and the process's largest
 resident set. Increase N until a run fails or passes --max-gb.
 
-    python simulations/jaxmd_lists_benchmark.py --sizes 1536 8640 69120 --steps 10
+    python benchmarks/jaxmd_lists_benchmark.py --sizes 1536 8640 69120 --steps 10
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import resource
 import sys
 import time
 
 import numpy as np
 
-from benchmark_systems import md_water
-from isolated import run_isolated
+from systems import md_water
+
+from nemd.benchmarking import peak_rss_mb, run_isolated
 
 SKIN, CHUNK = 1.0, 5  # water_nvt.py's defaults
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run_nemd(model, s, steps):
-    from nemd.md import MDSettings, Simulation
+    from nemd.md import ListSettings, MDSettings, Simulation
 
     sim = Simulation(model, s.numbers, s.positions, s.cell, True,
-                     MDSettings(timestep_fs=0.5, temperature_K=300.0, skin=SKIN, chunk_steps=CHUNK))
+                     MDSettings(timestep_fs=0.5, temperature_K=300.0, chunk_steps=CHUNK), ListSettings(skin=SKIN))
     sim.run(CHUNK)  # compile
     t0 = time.perf_counter()
     sim.run(steps)
@@ -51,7 +48,7 @@ def run_jaxmd(model, s, steps):
     import jax.numpy as jnp
     from jax_md import partition, simulate, space
 
-    from nemd.md import units
+    from nemd import units
     from nemd.neighbors import NeighborList, build_neighbor_list
 
     side = np.diag(s.cell)
@@ -78,8 +75,8 @@ def run_jaxmd(model, s, steps):
         delta = (R[senders] - R[receivers]) / box
         shifts = jnp.where(mask[:, None], -jnp.round(delta), 0).astype(jnp.int32)
         return NeighborList(senders.astype(jnp.int32), receivers, shifts, mask, R, jnp.sum(mask, dtype=jnp.int32),
-                            ours.r_list, SKIN, max(width, ours.max_neighbors), ours.max_neighbors_by_kind,
-                            ours.max_neighbors_within_cutoff_by_kind)
+                            ours.r_list, SKIN, dataclasses.replace(ours.shape, capacity=n * width,
+                                                                    max_neighbors=max(width, ours.shape.max_neighbors)))
 
     def energy(R, neighbor, **kwargs):
         return energy_nemd(R, neighbor=as_nemd_list(R, neighbor))
@@ -114,14 +111,13 @@ def run_jaxmd(model, s, steps):
 
 
 def worker(method: str, n_atoms: int, steps: int) -> dict:
-    from nemd.data import water_data_dir
     from nemd.models import load
 
-    model = load("bpnn", water_data_dir() / "bpnn-rpbe-d3")
+    model = load("bpnn-rpbe-d3")
     s = md_water(model, n_atoms, SKIN, CHUNK)
-    baseline = _rss_mb()
+    baseline = peak_rss_mb()
     per_step = (run_nemd if method == "nemd" else run_jaxmd)(model, s, steps)
-    return dict(method=method, atoms=s.n_atoms, per_step=per_step, peak_mb=_rss_mb() - baseline)
+    return dict(method=method, atoms=s.n_atoms, per_step=per_step, peak_mb=peak_rss_mb() - baseline)
 
 
 def main() -> None:

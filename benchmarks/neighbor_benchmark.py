@@ -5,29 +5,26 @@ Liquid water boxes built from the 8640-atom RPBE-D3 liquid in ../shared/data/wat
 lists at 5 and 6 Å. Every measurement runs in its own subprocess so that its peak
 memory (max RSS above the process's baseline after loading the structure) is its own.
 
-    python simulations/neighbor_benchmark.py                 # full table (several minutes)
-    python simulations/neighbor_benchmark.py --sizes 1536 8640 --cutoffs 5
+    python benchmarks/neighbor_benchmark.py                 # full table (several minutes)
+    python benchmarks/neighbor_benchmark.py --sizes 1536 8640 --cutoffs 5
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-from benchmark_systems import liquid_water
+from systems import liquid_water
+
+from nemd.benchmarking import peak_rss_mb
 
 SIZES = [1536, 8640, 69120, 233280, 552960]
 PEERS = [("numba", 1), ("numba", 2), ("fortran", 1), ("fortran", 2), ("vesin", 1), ("ase", 1)]
-
-
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def worker(peer: str, threads: int, n_atoms: int, cutoff: float, repeats: int) -> dict:
@@ -52,7 +49,7 @@ def worker(peer: str, threads: int, n_atoms: int, cutoff: float, repeats: int) -
         count = lambda out: len(out[0])  # noqa: E731
     else:
         raise SystemExit(f"unknown peer {peer}")
-    baseline = _max_rss_mb()
+    baseline = peak_rss_mb()
     times, pairs = [], 0
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -61,7 +58,7 @@ def worker(peer: str, threads: int, n_atoms: int, cutoff: float, repeats: int) -
         pairs = count(out)
         del out
     return dict(peer=peer, threads=threads, atoms=s.n_atoms, cutoff=cutoff, pairs=pairs,
-                time=float(np.median(times)), peak_mb=max(0.0, _max_rss_mb() - baseline))
+                time=float(np.median(times)), peak_mb=max(0.0, peak_rss_mb() - baseline))
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""Models by name: one table from names to loaders (``nemd.models.load``).
+
+    load("bpnn-rpbe-d3")                 # the reference water potential (weights from $NEMD_DATA or ../shared)
+    load("bpnn", "path/to/n2p2-dir")     # any n2p2/RuNNer potential directory
+    load("nemp-small")                   # random (untrained) weights of a preset: tests, benchmarks
+    load("nemp", params_path="m.nemd")   # a model saved with model.save
+    load("nequip-nemp-small")            # JAX-MD's NequIP sized like a preset (benchmark peer)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from ..data import water_data_dir
+from .potential import Potential
+
+#: The files an n2p2 potential directory must hold besides the per-element weights.
+N2P2_FILES = ("input.nn", "scaling.data")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    description: str
+    loader: Callable[..., Potential]
+    #: False for random weights: only good for tests and benchmarks.
+    trained: bool = True
+
+
+def _bpnn(directory=None, **_) -> Potential:
+    from .bpnn import load as load_bpnn
+
+    if directory is None:
+        raise ValueError("load('bpnn', directory): the n2p2 potential directory is required")
+    return load_bpnn(directory)
+
+
+def _water_bpnn(name: str) -> Callable[..., Potential]:
+    def loader(directory=None, **_) -> Potential:
+        from .bpnn import load as load_bpnn
+
+        base = Path(directory) if directory is not None else water_data_dir()
+        if base is None:
+            raise FileNotFoundError(f"no weight files for {name}: pass the directory that holds {name}/ "
+                                    f"({', '.join(N2P2_FILES)}, weights.*.data) or set NEMD_DATA to it")
+        folder = base if (base / "input.nn").is_file() else base / name
+        missing = [f for f in N2P2_FILES if not (folder / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"weight files for {name} not found in {folder} (missing {', '.join(missing)}); "
+                                    "pass their directory or set NEMD_DATA")
+        return load_bpnn(folder)
+
+    return loader
+
+
+def _graph(name: str) -> Callable[..., Potential]:
+    def loader(directory=None, *, params_path=None, preset=None, seed: int = 0, **_) -> Potential:
+        family = name.split("-")[0]
+        if name != family:  # "nemp-small" is the preset of the "nemp" family
+            if preset not in (None, name):
+                raise ValueError(f"load({name!r}, preset={preset!r}): conflicting presets")
+            preset = name
+        if family == "nemp":
+            from .nemp import NEMPModel as model_class
+        else:
+            from .facet import FacetModel as model_class
+        return model_class.load(params_path, preset=preset, seed=seed)
+
+    return loader
+
+
+def _nequip(preset: str) -> Callable[..., Potential]:
+    def loader(directory=None, *, seed: int = 0, **_) -> Potential:
+        from .nequip import JaxMDNequIP
+
+        return JaxMDNequIP.like(_graph(preset)().config, seed=seed)
+
+    return loader
+
+
+def _lennard_jones(directory=None, **_) -> Potential:
+    from .lennard_jones import LennardJones
+
+    return LennardJones()
+
+
+MODELS: dict[str, Entry] = {
+    "bpnn-rpbe-d3": Entry("RPBE-D3 Behler–Parrinello water potential (n2p2 example; Morawietz et al., "
+                          "PNAS 2016)", _water_bpnn("bpnn-rpbe-d3")),
+    "bpnn-revpbe0-d3": Entry("revPBE0-D3 Behler–Parrinello water potential (Cheng et al., PNAS 2019)",
+                             _water_bpnn("bpnn-revpbe0-d3")),
+    "bpnn": Entry("any n2p2/RuNNer potential directory (load('bpnn', directory))", _bpnn),
+    "nemp": Entry("NEMP, the authors' 3-layer configuration (random weights)", _graph("nemp"), False),
+    "nemp-small": Entry("NEMP, 2 layers, 8 channels (random weights)", _graph("nemp-small"), False),
+    "facet": Entry("Facet, 3 blocks (random weights)", _graph("facet"), False),
+    "facet-small": Entry("Facet, 2 blocks, half the channels (random weights)", _graph("facet-small"), False),
+    **{f"nequip-{p}": Entry(f"JAX-MD's NequIP sized like {p} (benchmark peer, random weights)", _nequip(p), False)
+       for p in ("nemp", "nemp-small", "facet", "facet-small")},
+    "lennard-jones": Entry("shifted-force Lennard-Jones argon (tests)", _lennard_jones),
+}
+
+
+def load(name: str, directory=None, *, params_path=None, preset: str | None = None, seed: int = 0) -> Potential:
+    """The model registered as ``name`` (``MODELS``).
+
+    ``directory``: an n2p2 potential directory (``bpnn``), or for the named BPNN water
+    potentials that directory or the one holding it (default ``$NEMD_DATA`` or
+    ``../shared/data/water``). ``params_path``: a file written by ``model.save`` (NEMP,
+    Facet). ``preset``/``seed``: random weights of a preset (``load("nemp", preset=
+    "nemp-small")`` is ``load("nemp-small")``).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
+    return MODELS[name].loader(directory, params_path=params_path, preset=preset, seed=seed)
