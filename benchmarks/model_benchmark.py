@@ -14,7 +14,10 @@ edge list (JAX-MD's own list builder is not timed). Ratios peer/model are printe
     python benchmarks/model_benchmark.py --models nemp nequip-nemp --sizes 1536 8640 --threads 1
 
 ``--skin`` evaluates on a skin-buffered list, as in MD; ``--within-cutoff`` gives that list
-in-cutoff bounds, so that models that can (bpnn) lay out only the edges inside their cutoff.
+in-cutoff bounds, so that models that can (bpnn, nemp, facet) lay out only the edges inside
+their cutoff; the NequIP peers evaluate every edge of the list they are given (as in MD,
+where JAX-MD's own lists carry the skin too). ``--malloc`` sets huge pages for malloc per
+case (default: as each model prefers, the peer as its model, so comparisons stay fair).
 """
 
 from __future__ import annotations
@@ -29,9 +32,19 @@ import numpy as np
 from systems import liquid_water
 
 from nemd.benchmarking import peak_rss_mb, run_isolated
+from nemd.runtime import malloc_environment
 
 GRAPH_MODELS = ("nemp", "nemp-small", "facet", "facet-small")
 PEERS = {f"nequip-{name}": name for name in GRAPH_MODELS}  # JAX-MD peer -> the preset it mirrors
+
+
+def huge_pages(name: str, choice: str) -> bool:
+    """Whether the case of model ``name`` runs with huge pages for malloc."""
+    if choice != "auto":
+        return choice == "huge"
+    from nemd.models import load
+
+    return load("bpnn-rpbe-d3" if name == "bpnn" else PEERS.get(name, name)).prefers_huge_pages
 
 
 def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0, within_cutoff: bool = False) -> dict:
@@ -48,7 +61,7 @@ def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0,
     model = load("bpnn-rpbe-d3" if name == "bpnn" else name)
     baseline = peak_rss_mb()
     nl = build_neighbor_list(s.positions, s.cell, s.pbc, model.cutoff, skin, kinds=model.kinds(s.numbers),
-                             within_cutoff=within_cutoff)
+                             within_cutoff=within_cutoff, block_atoms=model.list_block_atoms or 0)
     fn = jax.jit(jax.value_and_grad(model.energy_fn(s.numbers, s.cell)))
     R = jnp.asarray(s.positions, dtype)
     t0 = time.perf_counter()
@@ -73,6 +86,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skin", type=float, default=0.0, help="list skin in Å (default 0)")
     parser.add_argument("--within-cutoff", action="store_true", help="lists with in-cutoff bounds (see above)")
+    parser.add_argument("--malloc", choices=["auto", "huge", "default"], default="auto",
+                        help="huge pages for malloc: as each model prefers (auto; a peer gets its model's), "
+                             "always, or never (nemd.runtime)")
     parser.add_argument("--max-gb", type=float, default=18.0,
                         help="stop a case whose resident memory passes this (GB); reported as such")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "ATOMS"), help=argparse.SUPPRESS)
@@ -81,6 +97,8 @@ def main() -> None:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype, args.repeats, args.skin,
                                 args.within_cutoff)))
         return
+    print(f"malloc: {args.malloc} (huge pages per model as it prefers, peers as their model)" if args.malloc == "auto"
+          else f"malloc: {args.malloc} for every case")
     print(f"{'model':<10} {'atoms':>6} {'thr':>3} {'time/s':>8} {'µs/atom':>8} {'compile/s':>9} "
           f"{'peak/MB':>8} {'rss/MB':>7}")
     results = {}
@@ -91,7 +109,7 @@ def main() -> None:
                 cmd = ["taskset", "-c", cores, sys.executable, __file__, "--dtype", args.dtype,
                        "--repeats", str(args.repeats), "--skin", str(args.skin), "--worker", name, str(n_atoms)]
                 cmd += ["--within-cutoff"] if args.within_cutoff else []
-                outcome = run_isolated(cmd, args.max_gb)
+                outcome = run_isolated(cmd, args.max_gb, env=malloc_environment(huge_pages(name, args.malloc)))
                 if outcome.failure():
                     print(f"{name:<10} {n_atoms:>6} {threads:>3} {outcome.failure()}", flush=True)
                     continue

@@ -11,24 +11,28 @@ from nemd.io import Structure, read_structure, replicate
 def liquid_water(n_atoms: int) -> Structure:
     """Equilibrated RPBE-D3 liquid water with about ``n_atoms`` atoms.
 
-    Multiples k^3 x 8640 are replicas of the 8640-atom liquid; smaller sizes are a cube
-    cut from it at its density (molecules at the faces are cut: fine for timing, not
-    for physics).
+    Multiples k x 8640 are replicas of the 8640-atom liquid, a x b x c = k as cubic as
+    possible (311040 = 3 x 3 x 4); smaller sizes are a cube cut from it at its density
+    (molecules at the faces are cut: fine for timing, not for physics).
     """
     directory = water_data_dir()
     if directory is None:
         raise SystemExit("needs ../shared/data/water (or NEMD_DATA) for the liquid water structure")
     liquid = read_structure(directory / "liquid-8640-rpbe-d3.lammps-data")
     if n_atoms % liquid.n_atoms == 0:
-        k = round((n_atoms // liquid.n_atoms) ** (1 / 3))
-        if k**3 * liquid.n_atoms != n_atoms:
-            raise SystemExit(f"{n_atoms} atoms is not a cubic replica of the 8640-atom liquid")
-        return replicate(liquid, (k, k, k))
+        return replicate(liquid, replicas(n_atoms // liquid.n_atoms))
     frac = np.linalg.solve(liquid.cell.T, liquid.positions.T).T % 1.0
     wrapped = frac @ liquid.cell
     side = (n_atoms / liquid.n_atoms * abs(np.linalg.det(liquid.cell))) ** (1 / 3)
     inside = np.all(wrapped < side, axis=1)
     return Structure(wrapped[inside], liquid.numbers[inside], np.eye(3) * side, np.ones(3, bool))
+
+
+def replicas(k: int) -> tuple[int, int, int]:
+    """The most cubic (a, b, c) with a * b * c = k."""
+    best = min(((a, b, k // (a * b)) for a in range(1, k + 1) for b in range(a, k + 1) if k % (a * b) == 0
+                and k // (a * b) >= b), key=lambda r: max(r) / min(r))
+    return best
 
 
 def md_water(model, n_atoms: int, skin: float, chunk_steps: int) -> Structure:

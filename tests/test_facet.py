@@ -93,7 +93,7 @@ def test_r_max_is_trainable_and_bounded_by_the_list_cutoff():
     s = water_box(6, seed=2)
     e0 = energy_and_forces(model, s)[0]
     # the energy depends on r_max smoothly: gradient with respect to the logit is finite, nonzero
-    from nemd.models.graph import batch_graph
+    from nemd.models.blocks import batch_graph
 
     positions, numbers, graph = batch_graph([s], cfg.cutoff)
 
@@ -129,3 +129,20 @@ def test_species_regression_initialisation():
     np.testing.assert_allclose(fitted.params["species_shift"], np.linalg.lstsq(counts, energies, rcond=None)[0],
                                rtol=1e-5)
     assert np.all(np.asarray(fitted.params["species_scale"]) > 0)
+
+
+def test_flat_envelope_is_one_below_the_onset_and_smooth_to_zero():
+    from nemd.models.graph import flat_envelope
+
+    r = jnp.linspace(0.0, 6.0, 601)
+    e = np.asarray(flat_envelope(r, 5.0))
+    assert np.all(e[r < 4.0] == 1.0) and np.all(e[r >= 5.0] == 0.0)
+    assert np.all(np.diff(e) <= 0)  # monotone
+    grad = jax.vmap(jax.grad(lambda x: flat_envelope(x, 5.0)))
+    for order in (grad, jax.vmap(jax.grad(jax.grad(lambda x: flat_envelope(x, 5.0))))):
+        values = np.asarray(order(jnp.array([3.99, 4.001, 4.999, 5.001])))
+        assert np.all(np.isfinite(values)) and np.abs(values).max() < 1e-10  # derivatives vanish at both ends
+    model = FacetModel.init(dataclasses.replace(PRESETS["facet-small"], envelope="polynomial"))
+    assert model.n_parameters == expected_parameter_count(PRESETS["facet-small"])
+    with pytest.raises(ValueError, match="envelope"):
+        FacetConfig(species=("H",), envelope="cosine")

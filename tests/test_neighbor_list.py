@@ -134,7 +134,8 @@ def test_within_cutoff_bounds_and_compacted_tables():
     # The validity check: holds where the bounds were measured, fails once they are outgrown.
     device_kinds, device_cell = jnp.asarray(kinds), jnp.asarray(cell)
     assert not bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), nl, device_kinds, device_cell))
-    tight = dataclasses.replace(nl, shape=dataclasses.replace(nl.shape, within_cutoff_by_kind=(int(counts.max()) - 1,) * 2))
+    tight = dataclasses.replace(nl, shape=dataclasses.replace(nl.shape,
+                                                              within_cutoff_by_kind=(int(counts.max()) - 1,) * 2))
     assert bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), tight, device_kinds, device_cell))
     plain = build_neighbor_list(positions, cell, True, cutoff=cutoff, skin=skin, kinds=kinds, backend="numba")
     assert plain.shape.within_cutoff_by_kind == ()  # only on request: such lists need the check
@@ -175,3 +176,27 @@ def test_built_list_shape_is_the_grown_shape_of_its_counts():
             pairs.receivers[inside & (kinds[pairs.senders] == k)], minlength=100).max()
     nl = build_neighbor_list(positions, cell, True, 3.0, 0.5, kinds=kinds, within_cutoff=True, backend="numba")
     assert nl.shape == ListShape().grown(counts)
+
+
+def test_block_capacity_counts_and_check():
+    """In-cutoff edges per block of atoms: counted on the host as brute force does, and
+    the device check reports a list whose block capacity is outgrown."""
+    from nemd.neighbors import count
+
+    rng = np.random.default_rng(6)
+    cell = np.diag([10.0, 10.0, 10.0])
+    positions = rng.uniform(0, 1, (130, 3)) @ cell
+    kinds = rng.integers(0, 2, 130)
+    pairs = build(positions, cell, True, 3.6, backend="numba")
+    inside = np.linalg.norm(positions[pairs.senders] + pairs.shifts @ cell - positions[pairs.receivers], axis=1) < 3.0
+    per_block = np.bincount(pairs.receivers[inside] // 16, minlength=9)
+    assert count(pairs, kinds, positions=positions, cell=cell, cutoff=3.0, block_atoms=16).within_cutoff_per_block \
+        == per_block.max()
+    nl = build_neighbor_list(positions, cell, True, 3.0, 0.6, kinds=kinds, within_cutoff=True, block_atoms=16,
+                             backend="numba")
+    assert nl.shape.block_atoms == 16 and nl.shape.block_capacity >= per_block.max()
+    device_kinds, device_cell = jnp.asarray(kinds), jnp.asarray(cell)
+    assert not bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), nl, device_kinds, device_cell))
+    tight = dataclasses.replace(nl, shape=dataclasses.replace(nl.shape, block_capacity=int(per_block.max()) - 1))
+    assert bool(exceeds_within_cutoff_bounds(jnp.asarray(positions), tight, device_kinds, device_cell))
+    assert tight.shape.with_larger_within_cutoff_bounds().block_capacity > tight.shape.block_capacity

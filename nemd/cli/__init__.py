@@ -32,11 +32,11 @@ def _info() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    command_line, argv = argv is None, sys.argv[1:] if argv is None else argv
     if argv[:1] == ["water"]:  # its own parser: `nemd water --help`
         from .water import main as water
 
-        return water(argv[1:])
+        return water(argv[1:], restart=command_line)
     parser = argparse.ArgumentParser(prog="nemd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"nemd {__version__}")
     sub = parser.add_subparsers(dest="command")

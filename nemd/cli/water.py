@@ -139,8 +139,11 @@ def min_oo_distance(s) -> float:
     return float(np.linalg.norm(vec, axis=1).min())
 
 
-def load_model(args):
+def load_model(args, restart: bool = False):
+    """The model; with ``restart``, the program first re-executes itself with malloc's
+    huge pages set as the model prefers (``nemd.runtime``)."""
     from ..models import MODELS, load
+    from ..runtime import restart_with_huge_pages
 
     if args.model not in MODELS:
         raise UserError(f"unknown model {args.model!r}; available: {', '.join(MODELS)}")
@@ -148,12 +151,14 @@ def load_model(args):
         model = load(args.model, args.model_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(f"{exc}" + ("; set --model-dir" if args.model_dir is None else "")) from None
+    if restart:
+        restart_with_huge_pages(model)
     if not MODELS[args.model].trained:
         print(f"warning: {args.model} has random (untrained) weights: good for timing, not for physics")
     return model
 
 
-def run(args) -> int:
+def run(args, restart: bool = False) -> int:
     import jax
 
     if args.x64:
@@ -167,7 +172,7 @@ def run(args) -> int:
     files = Run(args.out)
     if args.resume and not files.resumable:
         raise UserError(f"--resume: no checkpoint {files.checkpoint} to continue from")
-    model = load_model(args)
+    model = load_model(args, restart)
     try:
         if args.resume:
             sim = files.resumed(model, neighbor_mode=lists.mode)
@@ -244,10 +249,13 @@ def summary(args, sim, progress, production) -> None:
     print(f"  RDF plot: {plot}; trajectory: {args.out} (open with nemd.io.h5md.universe or MDAnalysis)")
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, restart: bool | None = None) -> int:
+    """The program on ``argv`` (default: the command line). ``restart`` (default: when
+    reading the command line) lets it re-execute itself to set malloc's huge pages for the
+    model; calls from Python (tests) keep their process."""
     args = parse_args(argv)
     try:
-        return run(args)
+        return run(args, restart=argv is None if restart is None else restart)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

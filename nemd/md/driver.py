@@ -115,7 +115,7 @@ class Simulation:
         self.masses = units.masses_of(self.numbers)
         self.energy_fn = model.energy_fn(self.numbers, self.cell)
         self.stream = ListStream(self.cell, self.pbc, model.cutoff, lists, kinds=model.kinds(self.numbers),
-                                 within_cutoff=model.uses_within_cutoff_bounds)
+                                 within_cutoff=model.uses_within_cutoff_bounds, block_atoms=model.list_block_atoms)
         self._force_fn = jitted_force(self.energy_fn)
         self.stream.start(positions)
         self.step = int(step)  # e.g. continuing an equilibration run with another thermostat

@@ -42,11 +42,14 @@ def fire_minimize(model, numbers, positions, cell=None, pbc=True, *, fmax: float
     dtype = dtype or jnp.zeros(()).dtype
     energy_fn = model.energy_fn(numbers, cell)
     stream = ListStream(cell, pbc, model.cutoff, lists, kinds=model.kinds(numbers),
-                        within_cutoff=model.uses_within_cutoff_bounds)
+                        within_cutoff=model.uses_within_cutoff_bounds, block_atoms=model.list_block_atoms)
     _, shift = space.free()
     dt = units.fs_to_internal(max_step_fs)
     init_fn, apply_fn = minimize.fire_descent(jitted_force(energy_fn), shift, dt_start=0.1 * dt, dt_max=dt)
-    observe = lambda state, nl: jnp.stack([energy_fn(state.position, neighbor=nl), _max_force(state.force)])  # noqa: E731
+
+    def observe(state, nl):
+        return jnp.stack([energy_fn(state.position, neighbor=nl), _max_force(state.force)])
+
     runner = ChunkRunner(apply_fn, stream, observe, until=lambda state: _max_force(state.force) < fmax)
     try:
         state = init_fn(jnp.asarray(positions, dtype), mass=jnp.asarray(units.masses_of(numbers), dtype),

@@ -213,8 +213,10 @@ class BPNNModel(Potential):
         tables (one per neighbour element), in blocks rematerialised in the backward pass."""
         n = vecs[0].shape[0]
         widest = max(v.shape[1] for v in vecs)
-        # Small blocks keep the (B, K, K) pair arrays in cache (measured: ~8 atoms at K ~ 90).
-        block = self.block_size or max(1, min(n, 2**16 // max(widest * widest, 1)))
+        # On a CPU small blocks keep the (B, K, K) pair arrays in cache (measured: ~8 atoms
+        # at K ~ 90); an accelerator runs blocks one after another and needs large ones.
+        pairs = 2**16 if jax.default_backend() == "cpu" else 2**24
+        block = self.block_size or max(1, min(n, pairs // max(widest * widest, 1)))
         n_blocks = -(-n // block)
 
         def padded(x):

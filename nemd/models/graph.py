@@ -1,4 +1,6 @@
-"""Graph operations shared by the energy functions (edge geometry, dense layouts)."""
+"""Graph operations shared by the energy functions: dense per-atom neighbour tables
+(the BPNN's layout), radial and angular bases. The message-passing models' layout is in
+``blocks.py``."""
 
 from __future__ import annotations
 
@@ -88,80 +90,6 @@ def within_cutoff(vectors: jax.Array, valid: jax.Array, cutoff: float, width: in
     return jnp.where(kept[..., None], compact, 0.0), kept, fits
 
 
-# ---------------------------------------------------------------- dense graphs for message passing
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class DenseGraph:
-    """Per-atom neighbour tables of one structure or a padded batch of structures.
-
-    Row i lists i's neighbours: ``r_ik = R[neighbors[i, k]] + shift_vectors[i, k] - R[i]``
-    for ``valid[i, k]`` (Å). Padding slots point at atom i itself with zero shift, so
-    their vectors are exactly zero. ``graph_index[i]`` is the structure atom i belongs to
-    (all zeros for a single structure); per-structure sums use ``n_graphs`` segments.
-    """
-
-    neighbors: jax.Array  # (N, K) int32
-    shift_vectors: jax.Array  # (N, K, 3) Å, lattice translations in Cartesian form
-    valid: jax.Array  # (N, K) bool
-    graph_index: jax.Array  # (N,) int32
-    n_graphs: int = dataclasses.field(metadata=dict(static=True), default=1)
-
-    def edge_vectors(self, positions: jax.Array) -> jax.Array:
-        """``(N, K, 3)`` edge vectors in Å (zero on padding)."""
-        vec = positions[self.neighbors] + self.shift_vectors.astype(positions.dtype) - positions[:, None]
-        return jnp.where(self.valid[..., None], vec, 0.0)
-
-
-def dense_graph(nl: NeighborList, n_atoms: int, cell=None) -> DenseGraph:
-    """The ``DenseGraph`` of a single structure from its (device) ``NeighborList``."""
-    edges, valid = dense_neighbors(nl, n_atoms)
-    own = jnp.arange(n_atoms, dtype=jnp.int32)[:, None]
-    neighbors = jnp.where(valid, nl.senders[edges], own)
-    if cell is None:
-        shifts = jnp.zeros(edges.shape + (3,))
-    else:
-        shifts = nl.shifts[edges].astype(jnp.result_type(float)) @ jnp.asarray(cell)
-        shifts = jnp.where(valid[..., None], shifts, 0.0)
-    return DenseGraph(neighbors, shifts, valid, jnp.zeros(n_atoms, jnp.int32), 1)
-
-
-def batch_graph(structures, cutoff: float, *, backend: str = "auto"):
-    """Concatenate structures into one padded ``DenseGraph`` (host side, for training).
-
-    Returns ``(positions (N, 3), numbers (N,), graph)`` with neighbour lists built on
-    the CPU at ``cutoff`` (Å); K is the largest neighbour count in the batch.
-    """
-    from ..neighbors import build
-
-    tables, offset = [], 0
-    for s in structures:
-        cell = None if s.cell is None or not np.any(s.pbc) else np.asarray(s.cell, np.float64)
-        pairs = build(s.positions, cell, s.pbc, cutoff, backend=backend)
-        counts = np.bincount(pairs.receivers, minlength=s.n_atoms)
-        slot = np.arange(pairs.receivers.size) - (np.cumsum(counts) - counts)[pairs.receivers]
-        shifts = np.zeros((pairs.senders.size, 3)) if cell is None else pairs.shifts @ cell
-        tables.append((pairs, slot, shifts, offset, s.n_atoms))
-        offset += s.n_atoms
-    width = max([1] + [int(t[1].max()) + 1 for t in tables if t[1].size])
-    neighbors = np.repeat(np.arange(offset, dtype=np.int32)[:, None], width, axis=1)
-    shift_vectors = np.zeros((offset, width, 3))
-    valid = np.zeros((offset, width), bool)
-    graph_index = np.zeros(offset, np.int32)
-    for g, (pairs, slot, shifts, start, n) in enumerate(tables):
-        rows = pairs.receivers + start
-        neighbors[rows, slot] = pairs.senders + start
-        shift_vectors[rows, slot] = shifts
-        valid[rows, slot] = True
-        graph_index[start:start + n] = g
-    positions = np.concatenate([s.positions for s in structures])
-    numbers = np.concatenate([s.numbers for s in structures])
-    graph = DenseGraph(jnp.asarray(neighbors), jnp.asarray(shift_vectors), jnp.asarray(valid),
-                       jnp.asarray(graph_index), len(structures))
-    return positions, numbers, graph
-
-
 # ---------------------------------------------------------------- radial and angular bases
 
 
@@ -174,6 +102,19 @@ def polynomial_envelope(r: jax.Array, cutoff: float, p: int = 6) -> jax.Array:
     up = u**p
     env = 1.0 - (p + 1) * (p + 2) / 2 * up + p * (p + 2) * up * u - p * (p + 1) / 2 * up * u * u
     return jnp.where(inside, env, 0.0)
+
+
+def flat_envelope(r: jax.Array, cutoff, onset: float = 0.8) -> jax.Array:
+    """Smooth cutoff that is exactly 1 below ``onset * cutoff`` and falls to exactly 0 at
+    ``cutoff`` with every derivative continuous (a C-infinity step built from
+    exp(-1/x)): the shape of the filters below the onset does not depend on ``cutoff``
+    (Facet's trainable r_max). Zero beyond ``cutoff``."""
+    x = (r / cutoff - onset) / (1.0 - onset)  # 0 at the onset, 1 at the cutoff
+    # exp(-1/x) is below 4e-44 for x < 0.01: taken as 0 there, so no 0 * inf in gradients.
+    lo, hi = x > 0.01, x < 0.99
+    a = jnp.where(lo, jnp.exp(-1.0 / jnp.where(lo, x, 1.0)), 0.0)
+    b = jnp.where(hi, jnp.exp(-1.0 / jnp.where(hi, 1.0 - x, 1.0)), 0.0)
+    return jnp.where(x < 1.0, b / (a + b), 0.0)
 
 
 def sinc_basis(r: jax.Array, frequencies: jax.Array, cutoff: float) -> jax.Array:

@@ -22,6 +22,7 @@ class JaxMDNequIP(Potential):
     """NequIP (JAX-MD's implementation) with a ``jax_md.nn.nequip`` config ``config``."""
 
     name = "nequip"
+    prefers_huge_pages = True  # as the models it is the peer of (docs/benchmarks.md)
 
     def __init__(self, config, species: tuple[str, ...], seed: int = 0):
         import jax

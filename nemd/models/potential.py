@@ -34,6 +34,11 @@ class Potential:
     species: tuple[str, ...] = ()
     #: Evaluates only edges inside the cutoff when a list carries in-cutoff bounds.
     uses_within_cutoff_bounds: bool = False
+    #: Atoms per block of edge work, for lists that bound each block's in-cutoff edges
+    #: (models that pad blocks of atoms; None for the others).
+    list_block_atoms: int | None = None
+    #: Runs faster on CPUs with huge pages for malloc (``nemd.runtime``; measured per model).
+    prefers_huge_pages: bool = False
 
     @property
     def cutoff(self) -> float:

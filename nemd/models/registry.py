@@ -93,10 +93,11 @@ MODELS: dict[str, Entry] = {
     "bpnn": Entry("any n2p2/RuNNer potential directory (load('bpnn', directory))", _bpnn),
     "nemp": Entry("NEMP, the authors' 3-layer configuration (random weights)", _graph("nemp"), False),
     "nemp-small": Entry("NEMP, 2 layers, 8 channels (random weights)", _graph("nemp-small"), False),
+    "nemp-l3": Entry("NEMP with angular order 3 (random weights)", _graph("nemp-l3"), False),
     "facet": Entry("Facet, 3 blocks (random weights)", _graph("facet"), False),
     "facet-small": Entry("Facet, 2 blocks, half the channels (random weights)", _graph("facet-small"), False),
     **{f"nequip-{p}": Entry(f"JAX-MD's NequIP sized like {p} (benchmark peer, random weights)", _nequip(p), False)
-       for p in ("nemp", "nemp-small", "facet", "facet-small")},
+       for p in ("nemp", "nemp-small", "nemp-l3", "facet", "facet-small")},
     "lennard-jones": Entry("shifted-force Lennard-Jones argon (tests)", _lennard_jones),
 }
 

@@ -32,6 +32,12 @@ def neighbors_bucket(max_count: int) -> int:
     return max(8, math.ceil(HEADROOM * max_count / 8) * 8)
 
 
+def block_bucket(max_count: int) -> int:
+    """Bucketed bound on the in-cutoff edges of one block of atoms: sums over many atoms
+    fluctuate little, so 5 % headroom, rounded up to a multiple of 64."""
+    return max(64, math.ceil(1.05 * max_count / 64) * 64)
+
+
 def _kept_or_bucketed(bounds: tuple, counts: tuple) -> tuple:
     """Per-kind bounds: each old bound where its count fits, else the count's bucket."""
     previous = tuple(bounds) if len(bounds) == len(counts) else (0,) * len(counts)
@@ -50,12 +56,17 @@ class ListShape:
     with it is valid only while ``exceeds_within_cutoff_bounds`` is False (checked every
     step by the MD chunk runner); a model given an outgrown list returns NaN, never a
     wrong number. Zero capacity or ``max_neighbors`` means "not set yet".
+    ``block_capacity`` (optional, with the in-cutoff bounds): bound on the in-cutoff edges
+    whose receivers lie in one block of ``block_atoms`` consecutive atoms (models that
+    work in blocks of atoms pad each block's edges to it); outgrowable like them.
     """
 
     capacity: int = 0
     max_neighbors: int = 0
     by_kind: tuple[int, ...] = ()
     within_cutoff_by_kind: tuple[int, ...] = ()
+    block_atoms: int = 0
+    block_capacity: int = 0
 
     def grown(self, counts) -> "ListShape":
         """The shape for a list of exact sizes ``counts`` (a ``ListCounts``): every bound of
@@ -66,16 +77,22 @@ class ListShape:
         most = self.max_neighbors if self.max_neighbors and counts.max_neighbors <= self.max_neighbors \
             else neighbors_bucket(counts.max_neighbors)
         by_kind = _kept_or_bucketed(self.by_kind, counts.by_kind)
-        within = ()
+        within, block_atoms, block_capacity = (), 0, 0
         if counts.within_cutoff_by_kind:
             within = _kept_or_bucketed(self.within_cutoff_by_kind, counts.within_cutoff_by_kind)
             within = tuple(min(w, b) for w, b in zip(within, by_kind))
-        return ListShape(capacity, most, by_kind, within)
+        if counts.block_atoms:
+            block_atoms = counts.block_atoms
+            same = self.block_atoms == block_atoms and counts.within_cutoff_per_block <= self.block_capacity
+            block_capacity = self.block_capacity if same else block_bucket(counts.within_cutoff_per_block)
+        return ListShape(capacity, most, by_kind, within, block_atoms, block_capacity)
 
     def with_larger_within_cutoff_bounds(self) -> "ListShape":
-        """The next larger in-cutoff bounds (>= 10 % more) after a list outgrew these."""
-        return dataclasses.replace(self, within_cutoff_by_kind=tuple(
-            neighbors_bucket(b + 1) for b in self.within_cutoff_by_kind))
+        """The next larger in-cutoff bounds (>= 10 % more, 5 % per block) after a list
+        outgrew these."""
+        return dataclasses.replace(
+            self, within_cutoff_by_kind=tuple(neighbors_bucket(b + 1) for b in self.within_cutoff_by_kind),
+            block_capacity=block_bucket(self.block_capacity + 1) if self.block_capacity else 0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -83,7 +100,8 @@ class ListShape:
     @classmethod
     def from_dict(cls, values: dict) -> "ListShape":
         return cls(int(values["capacity"]), int(values["max_neighbors"]), tuple(values["by_kind"]),
-                   tuple(values["within_cutoff_by_kind"]))
+                   tuple(values["within_cutoff_by_kind"]), int(values.get("block_atoms", 0)),
+                   int(values.get("block_capacity", 0)))
 
 
 @jax.tree_util.register_dataclass
@@ -152,14 +170,21 @@ WITHIN_CUTOFF_MARGIN = 1e-4
 def exceeds_within_cutoff_bounds(positions: jax.Array, nl: NeighborList, kinds: jax.Array,
                                  cell: jax.Array | None) -> jax.Array:
     """True when some receiver now has more edges of a kind inside ``nl.cutoff`` than the
-    list's in-cutoff bounds (always False for lists without them). O(edges), cheap next
-    to any model; ``kinds`` are the per-atom kinds the list was built with."""
-    bounds = nl.shape.within_cutoff_by_kind
+    list's in-cutoff bounds, or some block of atoms more than its block capacity (always
+    False for lists without them). O(edges), cheap next to any model; ``kinds`` are the
+    per-atom kinds the list was built with."""
+    shape = nl.shape
+    bounds = shape.within_cutoff_by_kind
     if not bounds:
         return jnp.array(False)
     n_atoms, n_kinds = positions.shape[0], len(bounds)
     vec = edge_vectors(positions, nl, cell)
-    inside = nl.mask & (jnp.sum(vec * vec, axis=-1) < (nl.cutoff + WITHIN_CUTOFF_MARGIN) ** 2)
-    counts = jax.ops.segment_sum(inside.astype(jnp.int32), nl.receivers * n_kinds + kinds[nl.senders],
+    inside = (nl.mask & (jnp.sum(vec * vec, axis=-1) < (nl.cutoff + WITHIN_CUTOFF_MARGIN) ** 2)).astype(jnp.int32)
+    counts = jax.ops.segment_sum(inside, nl.receivers * n_kinds + kinds[nl.senders],
                                  num_segments=n_atoms * n_kinds).reshape(n_atoms, n_kinds)
-    return jnp.any(counts > jnp.asarray(bounds, jnp.int32))
+    over = jnp.any(counts > jnp.asarray(bounds, jnp.int32))
+    if shape.block_capacity:
+        n_blocks = -(-n_atoms // shape.block_atoms)
+        per_block = jax.ops.segment_sum(inside, nl.receivers // shape.block_atoms, num_segments=n_blocks)
+        over = over | jnp.any(per_block > shape.block_capacity)
+    return over

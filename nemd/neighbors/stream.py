@@ -72,21 +72,23 @@ class ListStream:
 
     ``cell`` (3, 3) Å or None, ``pbc`` per axis, ``cutoff`` the model's (Å). ``kinds``
     (N,) per-atom kinds give per-kind bounds; ``within_cutoff`` also measures in-cutoff
-    bounds (for models that lay out only edges inside their cutoff), which ``check``
-    verifies. Shapes never shrink: a list reuses the previous bounds where it fits, so
-    jitted code recompiles only when a list outgrows them (counted in ``recompilations``).
+    bounds (for models that lay out only edges inside their cutoff), per block of
+    ``block_atoms`` atoms too when given, which ``check`` verifies. Shapes never shrink: a
+    list reuses the previous bounds where it fits, so jitted code recompiles only when a
+    list outgrows them (counted in ``recompilations``).
     Builds run one at a time on one thread in submission order, so shapes evolve
     deterministically. Call ``start(positions)`` first and ``close()`` at the end.
     """
 
     def __init__(self, cell, pbc, cutoff: float, settings: ListSettings = ListSettings(), *, kinds=None,
-                 within_cutoff: bool = False):
+                 within_cutoff: bool = False, block_atoms: int | None = None):
         self.cell = None if cell is None else np.asarray(cell, np.float64)
         self.pbc = np.broadcast_to(np.asarray(pbc, bool), (3,)).copy()
         self.cutoff, self.settings = float(cutoff), settings
         self.kinds = None if kinds is None else np.asarray(kinds)
         self._device_kinds = None if kinds is None else jnp.asarray(kinds, jnp.int32)
         self.within_cutoff = bool(within_cutoff) and kinds is not None
+        self.block_atoms = int(block_atoms or 0) if self.within_cutoff else 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemd-neighbors")
         self._shape = ListShape()  # of the lists built from now on (builder thread only)
         self._seen: set[ListShape] = set()
@@ -116,7 +118,7 @@ class ListStream:
                       n_threads=self.settings.n_threads)
         t2 = time.perf_counter()
         counts = count(pairs, self.kinds, positions=host, cell=self.cell,
-                       cutoff=self.cutoff if self.within_cutoff else None)
+                       cutoff=self.cutoff if self.within_cutoff else None, block_atoms=self.block_atoms)
         self._shape = self._shape.grown(counts)
         nl = pack(pairs, host, self.cutoff + skin, skin, self._shape)
         jax.block_until_ready(nl)  # only this thread waits: the transfer is part of the build
