@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FORTRAN_BUILT := nemd/neighbors/.fortran-built
 
-.PHONY: setup test test-slow fortran clean water
+.PHONY: setup test test-slow fortran clean water water-data
 
 # JAX keeps compiled programs here (compilations over 1 s), so repeated runs and tests
 # that compile the same model skip XLA's work; delete it freely.
@@ -47,3 +47,8 @@ clean:
 # The main job: liquid-water NVT with the reference BPNN potential (a few minutes on 2 cores).
 water: setup
 	$(PY) simulations/water_nvt.py --atoms 512
+
+# Teacher-labelled water data for training (BPNN RPBE-D3 MD over 12 states, ~1 h on 2 cores);
+# written to data/water/ (not committed: make it again from this recipe, nemd/train/distill.py).
+water-data: setup
+	$(PY) -m nemd.cli distill --out data/water

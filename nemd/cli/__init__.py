@@ -1,4 +1,5 @@
-"""The ``nemd`` command line: ``nemd --version``, ``nemd info``, ``nemd water ...``."""
+"""The ``nemd`` command line: ``nemd --version``, ``nemd info``, ``nemd water``, ``nemd train``,
+``nemd distill``."""
 
 from __future__ import annotations
 
@@ -37,11 +38,17 @@ def main(argv: list[str] | None = None) -> int:
         from .water import main as water
 
         return water(argv[1:], restart=command_line)
+    if argv[:1] in (["train"], ["distill"]):
+        from .train import main as train
+
+        return train(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="nemd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"nemd {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="versions, devices and built neighbour backends")
     sub.add_parser("water", help="liquid-water NVT (simulations/water_nvt.py; `nemd water --help`)")
+    sub.add_parser("train", help="train a model on labelled structures (`nemd train config.toml`)")
+    sub.add_parser("distill", help="teacher-labelled water data made with the BPNN (`nemd distill --help`)")
     args = parser.parse_args(argv)
     if args.command == "info":
         return _info()

@@ -84,11 +84,15 @@ def block_capacity_of(nl: NeighborList, block_atoms: int) -> int:
     return block_atoms * per_atom
 
 
-def batch_graph(structures, cutoff: float, block_atoms: int | None = None, *, backend: str = "auto"):
+def batch_graph(structures, cutoff: float, block_atoms: int | None = None, *, backend: str = "auto",
+                n_atoms: int | None = None, capacity: int | None = None, n_graphs: int | None = None):
     """Concatenate structures into one ``BlockedGraph`` (host side, for training).
 
     Returns ``(positions (N, 3), numbers (N,), graph)`` with neighbour lists built on the
-    CPU at ``cutoff`` (Å); the block capacity is the largest block's edge count.
+    CPU at ``cutoff`` (Å). ``n_atoms`` pads with isolated atoms (number 0, at the origin,
+    no edges) that form one extra structure, ``n_graphs`` with empty structures, and
+    ``capacity`` the blocks' edges, so that batches of different structures share shapes
+    (and compiled code); by default the capacity is the largest block's edge count.
     """
     from ..neighbors import build
 
@@ -101,22 +105,49 @@ def batch_graph(structures, cutoff: float, block_atoms: int | None = None, *, ba
         receivers.append(pairs.receivers + offset)
         shifts.append(np.zeros((pairs.senders.size, 3)) if cell is None else pairs.shifts @ cell)
         offset += s.n_atoms
+    total = offset if n_atoms is None else int(n_atoms)
+    if total < offset:
+        raise ValueError(f"{offset} atoms do not fit in a batch of {total}")
     senders, receivers, shifts = np.concatenate(senders), np.concatenate(receivers), np.concatenate(shifts)
-    n_blocks = -(-offset // block_atoms)
+    n_blocks = -(-total // block_atoms)
     block = receivers // block_atoms
     counts = np.bincount(block, minlength=n_blocks)
-    capacity = max(8, int(-(-counts.max(initial=0) // 8) * 8))
+    need = max(8, int(-(-counts.max(initial=0) // 8) * 8))
+    capacity = need if capacity is None else int(capacity)
+    if need > capacity:
+        raise ValueError(f"a block of {block_atoms} atoms has {counts.max()} edges, over the capacity {capacity}")
     rank = np.arange(receivers.size) - (np.cumsum(counts) - counts)[block]
     first = np.repeat(np.arange(n_blocks, dtype=np.int32)[:, None] * block_atoms, capacity, axis=1)
     out_s, out_r = first.copy(), first.copy()
     out_shift, mask = np.zeros((n_blocks, capacity, 3)), np.zeros((n_blocks, capacity), bool)
     out_s[block, rank], out_r[block, rank], out_shift[block, rank], mask[block, rank] = senders, receivers, shifts, True
-    graph_index = np.repeat(np.arange(len(structures), dtype=np.int32), [s.n_atoms for s in structures])
+    sizes = [s.n_atoms for s in structures] + ([total - offset] if total > offset else [])
+    if n_graphs is not None:
+        if n_graphs < len(sizes):
+            raise ValueError(f"{len(sizes)} structures (with padding) do not fit in a batch of {n_graphs}")
+        sizes += [0] * (n_graphs - len(sizes))
+    graph_index = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
     graph = BlockedGraph(jnp.asarray(out_s), jnp.asarray(out_r), jnp.asarray(out_shift), jnp.asarray(mask),
-                         jnp.asarray(graph_index), len(structures), block_atoms)
-    positions = np.concatenate([s.positions for s in structures])
-    numbers = np.concatenate([s.numbers for s in structures])
+                         jnp.asarray(graph_index), len(sizes), block_atoms)
+    positions = np.concatenate([s.positions for s in structures] + [np.zeros((total - offset, 3))])
+    numbers = np.concatenate([s.numbers for s in structures] + [np.zeros(total - offset, np.int64)])
     return positions, numbers, graph
+
+
+def with_capacity(graph: BlockedGraph, capacity: int) -> BlockedGraph:
+    """``graph`` with its blocks padded to ``capacity`` >= its own (padding edges point from
+    and to the block's first atom, masked)."""
+    extra = capacity - graph.senders.shape[1]
+    if extra < 0:
+        raise ValueError(f"blocks hold {graph.senders.shape[1]} edges, more than {capacity}")
+    if extra == 0:
+        return graph
+    first = jnp.broadcast_to(graph.receivers[:, :1], (graph.receivers.shape[0], extra))
+    return dataclasses.replace(
+        graph, senders=jnp.concatenate([graph.senders, first], axis=1),
+        receivers=jnp.concatenate([graph.receivers, first], axis=1),
+        shift_vectors=jnp.pad(graph.shift_vectors, ((0, 0), (0, extra), (0, 0))),
+        mask=jnp.pad(graph.mask, ((0, 0), (0, extra))))
 
 
 def in_blocks(fn, per_block):

@@ -341,6 +341,8 @@ class FacetModel(GraphModel):
 
     config: FacetConfig
     name: ClassVar[str] = "facet"
+    shift_param: ClassVar[str] = "species_shift"
+    scale_param: ClassVar[str] = "species_scale"
     presets: ClassVar[dict] = PRESETS
     config_class: ClassVar[type] = FacetConfig
 

@@ -46,6 +46,9 @@ class GraphModel(Potential):
     name: ClassVar[str] = ""
     presets: ClassVar[dict] = {}
     config_class: ClassVar[type] = object
+    #: Names of the per-element energy shift and scale parameters (training initialises them).
+    shift_param: ClassVar[str] = ""
+    scale_param: ClassVar[str] = ""
     uses_within_cutoff_bounds: ClassVar[bool] = True
     prefers_huge_pages: ClassVar[bool] = True  # 1.3-2x on CPUs (docs/benchmarks.md)
 
@@ -134,6 +137,14 @@ class GraphModel(Potential):
             return jnp.where(fits, total, jnp.nan)
 
         return energy
+
+    def with_energy_statistics(self, reference_energies, scale: float):
+        """This model with per-element energy shifts ``reference_energies`` (eV, species
+        order, e.g. least squares over training data) and output scale ``scale`` (eV)."""
+        params = dict(self.params)
+        params[self.shift_param] = jnp.asarray(reference_energies, jnp.float32)
+        params[self.scale_param] = jnp.full(len(self.species), float(scale), jnp.float32)
+        return dataclasses.replace(self, params=params)
 
     def metadata(self) -> dict:
         return {"model": self.name, "preset": self.preset, "version": __version__,

@@ -372,8 +372,7 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     return energy * w["scale"][kinds] + w["shift"][kinds]
 
 
-def _mix(features, u, kinds):
-    """Channel mixing with one matrix per element (of the atom owning the features)."""
+def _mix(features, u, kinds):  # channel mixing, one matrix per element of the atom owning the features
     return jnp.einsum("nac,ncd->nad", features, u[kinds])
 
 
@@ -387,6 +386,8 @@ class NEMPModel(GraphModel):
 
     config: NEMPConfig
     name: ClassVar[str] = "nemp"
+    shift_param: ClassVar[str] = "element_energy"
+    scale_param: ClassVar[str] = "element_scale"
     presets: ClassVar[dict] = PRESETS
     config_class: ClassVar[type] = NEMPConfig
 

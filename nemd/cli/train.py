@@ -1,0 +1,85 @@
+"""``nemd train config.toml``: train a model; ``nemd distill``: make teacher-labelled data.
+
+    nemd distill --out data/water                # BPNN RPBE-D3 water over 12 states + 2 test states
+    nemd train configs/nemp-water.toml           # writes runs/<name>/model.nemd and its metrics
+    nemd train configs/nemp-water.toml --resume  # continue after Ctrl-C or a crash
+
+Ctrl-C ends training after the running epoch (its checkpoint written); ``--resume``
+continues it as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..ui import StopOnInterrupt, UserError, show_messages
+
+
+def train_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="nemd train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", type=Path, help="TOML file (keys: nemd.train.TrainConfig)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+    args = parser.parse_args(argv)
+    from tqdm import tqdm
+
+    from ..train import TrainConfig, train
+
+    try:
+        config = TrainConfig.from_toml(args.config)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from None
+    bar = tqdm(unit="batch", dynamic_ncols=True, file=sys.stdout, mininterval=0.5 if sys.stdout.isatty() else 30)
+
+    def on_step(k, total):
+        bar.total = total
+        bar.update(1)
+
+    def on_epoch(record):
+        bar.set_description(f"epoch {record['epoch']}/{config.epochs}")
+        bar.write(f"epoch {record['epoch']:>4}: loss {record['train_loss']:.3e} | valid energy "
+                  f"{record['valid_energy_rmse']:.2f} meV/atom, forces {record['valid_force_rmse']:.1f} meV/Å "
+                  f"({record['seconds']:.0f} s)")
+        bar.reset()
+
+    with StopOnInterrupt() as stop:
+        try:
+            result = train(config, resume=args.resume, on_epoch=on_epoch, on_step=on_step, stop=stop)
+        except (FileNotFoundError, ValueError) as exc:
+            raise UserError(str(exc)) from None
+    bar.close()
+    best = result.history[result.best_epoch - 1]
+    print(f"best epoch {result.best_epoch}: valid energy {best['valid_energy_rmse']:.2f} meV/atom, forces "
+          f"{best['valid_force_rmse']:.1f} meV/Å; model {Path(config.out) / 'model.nemd'}")
+    return 130 if stop.requested else 0
+
+
+def distill_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="nemd distill", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("data/water"), help="output folder (train/, test/)")
+    parser.add_argument("--states", choices=["train", "test", "all"], default="all")
+    parser.add_argument("--model-dir", type=Path, default=None, help="the teacher's weights (default: NEMD_DATA)")
+    args = parser.parse_args(argv)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # labels in float64; the MD itself runs in float32
+    from ..train.distill import Recipe, generate
+
+    show_messages()
+    try:
+        paths = generate(Recipe(), args.out, directory=args.model_dir, states=args.states)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"{len(paths)} files under {args.out}")
+    return 0
+
+
+def main(command: str, argv) -> int:
+    try:
+        return (train_main if command == "train" else distill_main)(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

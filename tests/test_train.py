@@ -1,0 +1,104 @@
+"""Training: data round trips and errors, batches, a few steps lower the loss, resume."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nemd.io import water_box
+from nemd.models.evaluate import energy_and_forces
+from nemd.models.nemp import NEMPConfig, NEMPModel
+from nemd.train import Batcher, Sample, TrainConfig, read_samples, split_by_trajectory, train, write_extxyz
+from nemd.train.data import reference_energies
+from nemd.train.loss import predict
+
+TINY = NEMPConfig(species=("H", "O"), cutoff=3.5, channels=4, n_radial=4, lmax=1, lmax_node=1, n_layers=1,
+                  pair_features=8, edge_hidden=8, readout_hidden=8)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """Frames of 4-6 water molecules labelled by a random tiny NEMP (the teacher), four
+    trajectories, written as extended XYZ."""
+    teacher = NEMPModel.init(TINY, seed=7)
+    samples = []
+    for t in range(4):
+        for k in range(6):
+            s = water_box(4 + t % 3, seed=10 * t + k)
+            s = dataclasses.replace(s, positions=s.positions + np.random.default_rng(k).normal(scale=0.05,
+                                                                                                 size=s.positions.shape))
+            e, f = energy_and_forces(teacher, s, dtype=jnp.float64)
+            samples.append(Sample(s, e - 3.0 * s.n_atoms, f, f"traj{t}"))
+    path = tmp_path_factory.mktemp("data") / "tiny.extxyz"
+    write_extxyz(samples, path)
+    return path, samples
+
+
+def test_extxyz_round_trip_and_splits(labelled):
+    path, samples = labelled
+    back = read_samples(path)
+    assert len(back) == len(samples) and [s.trajectory for s in back] == [s.trajectory for s in samples]
+    np.testing.assert_allclose(back[3].forces, samples[3].forces, atol=1e-8)  # ASE writes 8 decimals
+    assert back[3].energy == pytest.approx(samples[3].energy, abs=1e-8)
+    train_set, valid_set = split_by_trajectory(back, 0.2, seed=1)
+    assert {s.trajectory for s in train_set}.isdisjoint({s.trajectory for s in valid_set}) and valid_set
+    mu = reference_energies(back, ("H", "O"))
+    assert mu.shape == (2,) and np.all(np.isfinite(mu))
+
+
+def test_bad_data_gives_one_clear_error(tmp_path, labelled):
+    from ase import Atoms
+
+    Atoms("H2O", positions=np.eye(3)).write(tmp_path / "nolabels.extxyz")
+    with pytest.raises(ValueError, match="has no energy"):
+        read_samples(tmp_path / "nolabels.extxyz")
+    with pytest.raises(ValueError, match="unknown data format"):
+        read_samples(tmp_path / "x.csv")
+    carbon = Sample(water_box(1).__class__(np.zeros((1, 3)), np.array([6]), np.zeros((3, 3)), np.zeros(3, bool)),
+                    0.0, np.zeros((1, 3)), "c")
+    with pytest.raises(ValueError, match="element 'C'"):
+        reference_energies([carbon], ("H", "O"))
+    with pytest.raises(ValueError, match="not in this nemp model"):
+        Batcher(NEMPModel.init(TINY), [carbon])
+
+
+def test_batches_reproduce_one_by_one_evaluation(labelled):
+    _, samples = labelled
+    model = NEMPModel.init(TINY, seed=1)
+    batcher = Batcher(model, samples, structures_per_batch=3, block_atoms=16)
+    batches = list(batcher.epoch(seed=0))
+    assert sum(int(b.graph_mask.sum()) for b in batches) == len(samples)
+    assert len({jax.tree_util.tree_structure(b) for b in batches}) == 1
+    assert len({b.graph.senders.shape for b in batches}) <= 2  # shapes fixed, the capacity grows at most once
+    batch = batcher.batch([0, 5, 9])
+    energies, forces = predict(model, model.params, batch)
+    offset = 0
+    for g, i in enumerate([0, 5, 9]):
+        e, f = energy_and_forces(model, samples[i].structure)
+        n = samples[i].structure.n_atoms
+        assert float(energies[g]) == pytest.approx(e, rel=1e-10)
+        np.testing.assert_allclose(np.asarray(forces[offset:offset + n]), f, atol=1e-10)
+        offset += n
+
+
+def test_training_lowers_the_loss_and_resume_equals_uninterrupted(labelled, tmp_path):
+    path, _ = labelled
+    base = dict(data=(str(path),), model="nemp", model_config=dataclasses.asdict(TINY), valid_fraction=0.25,
+                epochs=4, structures_per_batch=3, block_atoms=16, learning_rate=5e-3, patience=10)
+    whole = train(TrainConfig(**base, out=str(tmp_path / "whole")))
+    losses = [h["train_loss"] for h in whole.history]
+    assert losses[-1] < losses[0] and len(losses) == 4
+    half = TrainConfig(**base, out=str(tmp_path / "half"))
+    done = []
+    train(half, on_epoch=done.append, stop=lambda: len(done) == 2)  # interrupted after two epochs
+    resumed = train(half, resume=True)
+    assert [h["train_loss"] for h in resumed.history] == losses
+    assert (tmp_path / "whole" / "learning_curve.png").is_file()
+    lines = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and "valid_force_rmse_O" in json.loads(lines[-1])
+    saved = NEMPModel.load(tmp_path / "whole" / "model.nemd")
+    assert jax.tree_util.tree_all(jax.tree_util.tree_map(lambda a, b: np.array_equal(a, b), saved.params,
+                                                         whole.model.params))
