@@ -25,8 +25,8 @@ def labelled(tmp_path_factory):
     trajectories, written as extended XYZ."""
     teacher = NEMPModel.init(TINY, seed=7)
     samples = []
-    for t in range(4):
-        for k in range(6):
+    for t in range(3):
+        for k in range(4):
             s = water_box(4 + t % 3, seed=10 * t + k)
             s = dataclasses.replace(s, positions=s.positions + np.random.default_rng(k).normal(scale=0.05,
                                                                                                  size=s.positions.shape))
@@ -70,7 +70,7 @@ def test_batches_reproduce_one_by_one_evaluation(labelled):
     model = NEMPModel.init(TINY, seed=1)
     batcher = Batcher(model, samples, structures_per_batch=3, block_atoms=16)
     batches = list(batcher.epoch(seed=0))
-    assert sum(int(b.graph_mask.sum()) for b in batches) == len(samples)
+    assert sum(int(b.graph_mask.sum()) for b in batches) == len(samples) and len(batches) > 2
     assert len({jax.tree_util.tree_structure(b) for b in batches}) == 1
     assert len({b.graph.senders.shape for b in batches}) <= 2  # shapes fixed, the capacity grows at most once
     batch = batcher.batch([0, 5, 9])
@@ -87,18 +87,18 @@ def test_batches_reproduce_one_by_one_evaluation(labelled):
 def test_training_lowers_the_loss_and_resume_equals_uninterrupted(labelled, tmp_path):
     path, _ = labelled
     base = dict(data=(str(path),), model="nemp", model_config=dataclasses.asdict(TINY), valid_fraction=0.25,
-                epochs=4, structures_per_batch=3, block_atoms=16, learning_rate=5e-3, patience=10)
+                epochs=3, structures_per_batch=3, block_atoms=16, learning_rate=5e-3, patience=10)
     whole = train(TrainConfig(**base, out=str(tmp_path / "whole")))
     losses = [h["train_loss"] for h in whole.history]
-    assert losses[-1] < losses[0] and len(losses) == 4
+    assert losses[-1] < losses[0] and len(losses) == 3
     half = TrainConfig(**base, out=str(tmp_path / "half"))
     done = []
-    train(half, on_epoch=done.append, stop=lambda: len(done) == 2)  # interrupted after two epochs
+    train(half, on_epoch=done.append, stop=lambda: len(done) == 1)  # interrupted after one epoch
     resumed = train(half, resume=True)
     assert [h["train_loss"] for h in resumed.history] == losses
     assert (tmp_path / "whole" / "learning_curve.png").is_file()
     lines = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 4 and "valid_force_rmse_O" in json.loads(lines[-1])
+    assert len(lines) == 3 and "valid_force_rmse_O" in json.loads(lines[-1])
     saved = NEMPModel.load(tmp_path / "whole" / "model.nemd")
     assert jax.tree_util.tree_all(jax.tree_util.tree_map(lambda a, b: np.array_equal(a, b), saved.params,
                                                          whole.model.params))
