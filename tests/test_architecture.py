@@ -9,6 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nemd"
 #: Rank of each top-level part of nemd: a module may import parts of lower rank and its
 #: own part only (so models and md, io and analysis, do not import each other).
 RANKS = {"__init__": 0, "units": 0, "structure": 0, "files": 0, "data": 0, "benchmarking": 0, "runtime": 0,
+         "ase": 4,
          "train": 4,
          "neighbors": 1, "models": 2, "md": 2, "io": 3, "analysis": 3, "protocol": 4, "ui": 4, "cli": 5}
 MAX_LINES = 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -40,15 +41,21 @@ class LennardJones(Potential):
         s6 = (self.sigma / r) ** 6
         return 4.0 * self.epsilon * (-12.0 * s6 * s6 + 6.0 * s6) / r
 
-    def _energy(self, numbers, kinds):
-        rc = self.cutoff
+    def atomic_energy_fn(self, numbers, cell=None):
+        """Half of each pair's energy to each of its atoms (eV)."""
+        rc, default_cell = self.cutoff, cell
         v_rc, dv_rc = self._pair(rc), self._pair_derivative(rc)
 
-        def energy(R, neighbor, cell):
-            r = safe_norm(edge_vectors(R, neighbor, cell))
+        def atomic(R, neighbor, cell=None):
+            box = default_cell if cell is None else cell
+            r = safe_norm(edge_vectors(R, neighbor, None if box is None else jnp.asarray(box, R.dtype)))
             inside = neighbor.mask & (r < rc)
             r_safe = jnp.where(inside, r, rc)
-            pair = self._pair(r_safe) - v_rc - (r_safe - rc) * dv_rc
-            return 0.5 * jnp.sum(jnp.where(inside, pair, 0.0))  # full list: each pair twice
+            pair = jnp.where(inside, self._pair(r_safe) - v_rc - (r_safe - rc) * dv_rc, 0.0)
+            return 0.5 * jax.ops.segment_sum(pair, neighbor.receivers, num_segments=R.shape[0])  # full list
 
-        return energy
+        return atomic
+
+    def _energy(self, numbers, kinds):
+        atomic = self.atomic_energy_fn(numbers)
+        return lambda R, neighbor, cell: jnp.sum(atomic(R, neighbor, cell))

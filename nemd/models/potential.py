@@ -61,6 +61,11 @@ class Potential:
         """``f(R, neighbor, cell) -> eV`` for these atoms (``cell`` an array or None)."""
         raise NotImplementedError
 
+    def atomic_energy_fn(self, numbers, cell=None) -> Callable:
+        """``f(R, neighbor, cell=None) -> (N,)`` energies per atom (eV) summing to the
+        energy, for models that have them (NotImplementedError otherwise)."""
+        raise NotImplementedError(f"the {self.name} model has no energies per atom")
+
     def energy_fn(self, numbers, cell=None) -> EnergyFn:
         """``energy(R, neighbor=nl, cell=None, **unused) -> eV`` for JAX-MD (see above).
 
