@@ -26,3 +26,19 @@ def atomic_write(path, mode: str = "wb"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path next to ``path`` (same suffix) for writers that want a file name;
+    on success it replaces ``path``, on error it is removed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.stem}.",
+                               suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

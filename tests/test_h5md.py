@@ -127,3 +127,30 @@ def test_bad_files(tmp_path):
         read_frames(tmp_path / "other.h5")
     with pytest.raises(FileNotFoundError, match="cannot append"):
         TrajectoryWriter(tmp_path / "none.h5", NUMBERS, CELL, append=True)
+
+
+def test_export_to_extxyz_keeps_positions_velocities_forces_and_energies(tmp_path):
+    import ase.io
+    from ase import units
+
+    from nemd.io.export import h5md_to_extxyz
+
+    path = tmp_path / "t.h5"
+    data = frames(5)
+    with TrajectoryWriter(path, NUMBERS, CELL, True, velocities=True, forces=True, flush_every=2,
+                          precision="float64") as w:
+        for k, p in enumerate(data):
+            w.write(10 * k, 0.005 * k, p, velocities=0.1 * p, forces=0.01 * p,
+                    observables=dict(temperature=300.0 + k, potential_energy=-5.0 * k))
+    assert h5md_to_extxyz(path, tmp_path / "t.extxyz", start=1, step=2) == 2
+    back = ase.io.read(tmp_path / "t.extxyz", index=":")
+    t = read_frames(path, 1, None, 2)
+    assert [a.info["step"] for a in back] == [10, 30] and back[1].info["temperature"] == 303.0
+    for a, k in zip(back, range(2)):
+        np.testing.assert_allclose(a.positions, t.wrapped[k], atol=1e-6)
+        np.testing.assert_allclose(a.get_velocities() * units.fs * 1e3, t.velocities[k], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a.get_forces(), t.forces[k], atol=1e-6)
+        assert a.get_potential_energy() == pytest.approx(-5.0 * (1 + 2 * k))
+    with pytest.raises(FileNotFoundError):
+        h5md_to_extxyz(tmp_path / "missing.h5", tmp_path / "x.extxyz")
+    assert not (tmp_path / "x.extxyz").exists()

@@ -1,4 +1,5 @@
-"""The ``nemd`` command line: ``nemd --version``, ``nemd info``, ``nemd water``, ``nemd train``,
+"""The ``nemd`` command line: ``nemd --version``, ``nemd info``, ``nemd run``, ``nemd water``, ``nemd rdf``,
+``nemd export``, ``nemd train``,
 ``nemd distill``."""
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def main(argv: list[str] | None = None) -> int:
         from .water import main as water
 
         return water(argv[1:], restart=command_line)
+    if argv[:1] == ["rdf"]:
+        from .rdf import main as rdf
+
+        return rdf(argv[1:])
+    if argv[:1] == ["export"]:
+        from .export import main as export
+
+        return export(argv[1:])
+    if argv[:1] == ["run"]:
+        from .run import main as run
+
+        return run(argv[1:], restart=command_line)
     if argv[:1] in (["train"], ["distill"]):
         from .train import main as train
 
@@ -47,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="versions, devices and built neighbour backends")
     sub.add_parser("water", help="liquid-water NVT (simulations/water_nvt.py; `nemd water --help`)")
+    sub.add_parser("rdf", help="radial distribution functions of an H5MD trajectory (`nemd rdf --help`)")
+    sub.add_parser("export", help="frames of an H5MD trajectory to extended XYZ (`nemd export --help`)")
+    sub.add_parser("run", help="NVT MD of any structure ASE reads (`nemd run structure.xyz --help`)")
     sub.add_parser("train", help="train a model on labelled structures (`nemd train config.toml`)")
     sub.add_parser("distill", help="teacher-labelled water data made with the BPNN (`nemd distill --help`)")
     args = parser.parse_args(argv)
