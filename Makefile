@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FORTRAN_BUILT := nemd/neighbors/.fortran-built
 
-.PHONY: setup test test-slow fortran clean water water-data
+.PHONY: setup test test-slow fortran clean water water-data bench
 
 # JAX keeps compiled programs here (compilations over 1 s), so repeated runs and tests
 # that compile the same model skip XLA's work; delete it freely.
@@ -52,3 +52,8 @@ water: setup
 # written to data/water/ (not committed: make it again from this recipe, nemd/train/distill.py).
 water-data: setup
 	$(PY) -m nemd.cli distill --out data/water
+
+# Scaling benchmarks, short CPU version (<= 15 min on 2 cores): runs/scaling.jsonl, runs/scaling.png.
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	cd benchmarks && ../$(PY) scaling.py --quick --out ../runs/scaling.jsonl --plot ../runs/scaling.png
