@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import jax.numpy as jnp
+
 from .files import atomic_write
 from .io.h5md import TrajectoryWriter
 from .md import ChunkReport, ListSettings, MDSettings, Simulation, SimulationError, fire_minimize
@@ -91,20 +93,26 @@ class Run:
 
     def equilibrated(self, model, structure: Structure, md: MDSettings, lists: ListSettings, protocol: Protocol,
                      *, dtype=None, info: dict | None = None, on_chunk: Callable[[ChunkReport], None] | None = None,
-                     stop: Callable[[], bool] | None = None) -> Simulation:
-        """Minimise and equilibrate ``structure``; returns the simulation at the start of
+                     stop: Callable[[], bool] | None = None, momenta=None) -> Simulation:
+        """Minimise (unless ``protocol.minimize_steps`` is 0) and equilibrate ``structure``,
+        starting from ``momenta`` (internal units, e.g. of a pre-equilibrated box) or
+        Maxwell–Boltzmann ones; returns the simulation at the start of
         production (thermostat ``md.thermostat``) and writes the run file (with ``info``).
         ``stop`` returning True during equilibration closes the simulation and raises
         KeyboardInterrupt: nothing is written."""
-        t0 = time.perf_counter()
-        relaxed = fire_minimize(model, structure.numbers, structure.positions, structure.cell, structure.pbc,
-                                fmax=protocol.fmax, max_steps=protocol.minimize_steps, lists=lists,
-                                chunk_steps=md.chunk_steps, dtype=dtype)
-        log.info("minimised: %d FIRE steps, max force %.2f eV/Å, E = %.4f eV/atom (%.0f s)", relaxed.steps,
-                 relaxed.max_force, relaxed.energy / structure.n_atoms, time.perf_counter() - t0)
+        positions = structure.positions
+        if protocol.minimize_steps:
+            t0 = time.perf_counter()
+            relaxed = fire_minimize(model, structure.numbers, positions, structure.cell, structure.pbc,
+                                    fmax=protocol.fmax, max_steps=protocol.minimize_steps, lists=lists,
+                                    chunk_steps=md.chunk_steps, dtype=dtype)
+            log.info("minimised: %d FIRE steps, max force %.2f eV/Å, E = %.4f eV/atom (%.0f s)", relaxed.steps,
+                     relaxed.max_force, relaxed.energy / structure.n_atoms, time.perf_counter() - t0)
+            positions = relaxed.positions
         equilibration = dataclasses.replace(md, thermostat=protocol.equilibration_thermostat)
-        sim = Simulation(model, structure.numbers, relaxed.positions, structure.cell, structure.pbc,
-                         equilibration if protocol.equilibration_steps else md, lists, dtype=dtype)
+        sim = Simulation(model, structure.numbers, positions, structure.cell, structure.pbc,
+                         equilibration if protocol.equilibration_steps else md, lists, dtype=dtype,
+                         momenta=None if momenta is None else jnp.asarray(momenta, dtype or jnp.zeros(()).dtype))
         if protocol.equilibration_steps:
             sim.run(protocol.equilibration_steps, on_chunk=on_chunk, stop=stop)
             if stop is not None and stop():

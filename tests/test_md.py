@@ -294,3 +294,24 @@ def test_checkpoint_files_round_trip_nested_state(tmp_path):
         checkpoint.load(tmp_path / "junk.npz")
     with pytest.raises(FileNotFoundError):
         checkpoint.load(tmp_path / "missing.npz")
+
+
+def test_kinetic_temperature_errors_match_independent_frames():
+    """Independent Maxwell–Boltzmann frames: the block standard error of each element's
+    mean temperature is T sqrt(2 / (3 N frames)); identical frames give zero."""
+    from nemd import units
+    from nemd.analysis import kinetic_temperature_errors, kinetic_temperatures
+
+    rng = np.random.default_rng(0)
+    numbers = np.array([8, 1, 1] * 100)
+    sigma = np.sqrt(units.KB * 300.0 / units.masses_of(numbers))[None, :, None] * units.PER_FS * 1e3  # Å/ps
+    errors = []
+    for _ in range(40):
+        v = rng.normal(size=(50, numbers.size, 3)) * sigma
+        errors.append(kinetic_temperature_errors(v, numbers)["O"])
+    expected = 300.0 * np.sqrt(2 / (3 * 100 * 50))
+    assert np.mean(errors) == pytest.approx(expected, rel=0.2)
+    assert kinetic_temperatures(v, numbers)["H"] == pytest.approx(300.0, rel=0.03)
+    same = np.repeat(v[:1], 10, axis=0)
+    assert kinetic_temperature_errors(same, numbers)["H"] == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(kinetic_temperature_errors(v[:3], numbers)["O"])

@@ -31,3 +31,15 @@ def kinetic_temperatures(velocities, numbers) -> dict[str, float]:
     return {units.symbols_of([z])[0]: float(2.0 * kinetic[:, numbers == z].sum()
                                        / (3 * v.shape[0] * (numbers == z).sum() * units.KB))
             for z in np.unique(numbers)}
+
+
+def kinetic_temperature_errors(velocities, numbers, n_blocks: int = 5) -> dict[str, float]:
+    """Standard error (K) of each element's mean kinetic temperature over frames, from
+    ``n_blocks`` contiguous blocks (blocks absorb the frames' correlation when each is
+    longer than it, ~0.1 ps for water's O atoms); NaN with fewer frames than blocks.
+    Tells whether O and H temperatures that differ in a short run differ significantly."""
+    v = np.asarray(velocities, dtype=np.float64)
+    if v.ndim != 3 or v.shape[0] < n_blocks:
+        return {units.symbols_of([z])[0]: float("nan") for z in np.unique(numbers)}
+    blocks = [kinetic_temperatures(b, numbers) for b in np.array_split(v, n_blocks)]
+    return {el: float(np.std([b[el] for b in blocks], ddof=1) / np.sqrt(n_blocks)) for el in blocks[0]}

@@ -16,6 +16,7 @@ checkpoint flushed, summary printed); --resume continues. Units: Å, fs (input),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 from pathlib import Path
@@ -25,8 +26,10 @@ import numpy as np
 from ..ui import UserError
 
 
-def add_run_arguments(p: argparse.ArgumentParser, *, out: Path, model: str = "bpnn-rpbe-d3") -> None:
-    """The options every MD run has (model, thermostat, lengths, output, lists)."""
+def add_run_arguments(p: argparse.ArgumentParser, *, out: Path, model: str = "bpnn-rpbe-d3", steps: int = 300,
+                      equilibration: int | None = 400, equilibration_help: str = "default 400") -> None:
+    """The options every MD run has (model, thermostat, lengths, output, lists); a preset
+    may change the default lengths (``equilibration=None``: it decides after parsing)."""
     from ..models import MODELS
 
     p.add_argument("--model", default=model,
@@ -36,9 +39,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, out: Path, model: str = "bp
                    help="directory holding the BPNN model directories (default: $NEMD_DATA or ../shared/data/water)")
     p.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
     p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
-    p.add_argument("--steps", type=int, default=300, help="production steps written to the trajectory (default 300)")
-    p.add_argument("--equilibration", type=int, default=400,
-                   help="NVT steps after the minimisation, not written (default 400)")
+    p.add_argument("--steps", type=int, default=steps,
+                   help=f"production steps written to the trajectory (default {steps})")
+    p.add_argument("--equilibration", type=int, default=equilibration,
+                   help=f"NVT steps after the minimisation, not written ({equilibration_help})")
     p.add_argument("--minimize-steps", type=int, default=200, help="FIRE steps at most before NVT (default 200)")
     p.add_argument("--fmax", type=float, default=0.1,
                    help="stop minimising when the largest force is below this, eV/Å (default 0.1)")
@@ -129,8 +133,9 @@ def read_input(path: Path):
 
 
 def run(args, structure_fn, restart: bool = False, describe=None) -> int:
-    """The protocol on the structure ``structure_fn()`` returns as ``(structure,
-    description)``; ``describe(structure)`` adds a line (e.g. the closest O–O distance)."""
+    """The protocol on the start ``structure_fn()`` returns as ``(structure, description,
+    momenta)``: momenta (internal units) of a pre-equilibrated start, which is then not
+    minimised, or None; ``describe(structure)`` adds a line (e.g. the closest O–O distance)."""
     import jax
 
     if args.x64:
@@ -149,7 +154,9 @@ def run(args, structure_fn, restart: bool = False, describe=None) -> int:
         if args.resume:
             sim = files.resumed(model, neighbor_mode=lists.mode)
         else:
-            structure, description = structure_fn()
+            structure, description, momenta = structure_fn()
+            if momenta is not None:
+                protocol = dataclasses.replace(protocol, minimize_steps=0)
             print(description)
             try:
                 model.kinds(structure.numbers)  # species check before any output
@@ -160,7 +167,8 @@ def run(args, structure_fn, restart: bool = False, describe=None) -> int:
             with StopOnInterrupt() as stop, Progress(protocol.equilibration_steps, structure.n_atoms, args.timestep,
                                                      f"equilibration ({protocol.equilibration_thermostat})") as bar:
                 sim = files.equilibrated(model, structure, md, lists, protocol,
-                                         info=dict(model=args.model, argv=sys.argv[1:]), on_chunk=bar, stop=stop)
+                                         info=dict(model=args.model, argv=sys.argv[1:]), on_chunk=bar, stop=stop,
+                                         momenta=momenta)
     except KeyboardInterrupt:
         print("interrupted before production: no trajectory written", file=sys.stderr)
         return 130
@@ -184,7 +192,7 @@ def run(args, structure_fn, restart: bool = False, describe=None) -> int:
 
 
 def summary(args, sim, progress, production) -> None:
-    from ..analysis import describe_peaks, kinetic_temperatures, radial_distribution
+    from ..analysis import describe_peaks, kinetic_temperature_errors, kinetic_temperatures, radial_distribution
     from ..analysis.plots import plot_rdf
     from ..io.h5md import read_frames
     from ..units import atomic_number, symbols_of
@@ -207,8 +215,9 @@ def summary(args, sim, progress, production) -> None:
         return
     if trajectory.velocities is not None:
         by_element = kinetic_temperatures(trajectory.velocities, trajectory.numbers)
-        print("  kinetic temperature by element (equal in equilibrium): "
-              + ", ".join(f"{el} {t:.1f} K" for el, t in sorted(by_element.items())))
+        errors = kinetic_temperature_errors(trajectory.velocities, trajectory.numbers)
+        print("  kinetic temperature by element (equal in equilibrium; ± standard error of 5 blocks): "
+              + ", ".join(f"{el} {t:.1f} ± {errors[el]:.1f} K" for el, t in sorted(by_element.items())))
     if trajectory.cell is None or not trajectory.pbc.all():
         print(f"  trajectory: {args.out} (no RDF: the structure is not periodic)")
         return
@@ -240,7 +249,7 @@ def main(argv=None, *, restart: bool | None = None) -> int:
 
     def structure():
         s = read_input(args.structure)
-        return s, f"{args.structure}: {s.n_atoms} atoms"
+        return s, f"{args.structure}: {s.n_atoms} atoms", None
 
     try:
         return run(args, structure, restart=argv is None if restart is None else restart)
