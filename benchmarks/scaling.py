@@ -191,11 +191,19 @@ def main() -> None:
     parser.add_argument("--max-gb", type=float, default=20.0)
     parser.add_argument("--out", type=Path, default=Path("runs/scaling.jsonl"))
     parser.add_argument("--plot", type=Path, default=Path("runs/scaling.png"))
+    parser.add_argument("--replot", type=Path, nargs="+", default=None, metavar="JSONL",
+                        help="measure nothing: table and plot (--plot) of these results files together")
     parser.add_argument("--worker", nargs=3, metavar=("STAGE", "METHOD", "ATOMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         stage, method, n_atoms = args.worker
         print(json.dumps(measure(stage, method, int(n_atoms))))
+        return
+    if args.replot:
+        records = [json.loads(line) for path in args.replot for line in path.read_text().splitlines() if line.strip()]
+        table(records)
+        plot(records, args.plot)
+        print(f"\nplot: {args.plot}")
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     common = dict(machine(), date=time.strftime("%Y-%m-%d"), command=" ".join(sys.argv))

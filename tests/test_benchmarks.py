@@ -21,6 +21,14 @@ def test_scaling_driver_writes_records_and_a_plot(tmp_path, water_dir):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["method"] for r in records] == ["numba-1", "vesin"] and plot.stat().st_size > 0
     assert records[0]["pairs"] == records[1]["pairs"] > 0 and {"jax", "date", "command"} <= set(records[0])
+    # --replot draws results of several runs together without measuring anything
+    other = tmp_path / "t.jsonl"
+    other.write_text(json.dumps(dict(records[0], atoms=3072, seconds=2 * records[0]["seconds"])) + "\n")
+    combined = tmp_path / "both.png"
+    run = subprocess.run([sys.executable, "scaling.py", "--replot", str(out), str(other), "--plot", str(combined)],
+                         cwd=BENCHMARKS, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "3072" in run.stdout and combined.stat().st_size > 0 and len(out.read_text().splitlines()) == 2
 
 
 @pytest.mark.slow
