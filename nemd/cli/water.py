@@ -30,7 +30,7 @@ from .run import add_run_arguments, read_input, run
 
 # Langevin steps that settle a shipped box after replication and velocity rescaling, or a built
 # box after minimisation; production steps of the default run (docs/benchmarks.md, issue 21).
-SHIPPED_EQUILIBRATION, BUILT_EQUILIBRATION, PRODUCTION_STEPS = 200, 400, 600
+SHIPPED_EQUILIBRATION, BUILT_EQUILIBRATION, PRODUCTION_STEPS = 200, 400, 1000
 
 
 def parse_args(argv=None):
