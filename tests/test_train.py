@@ -102,3 +102,34 @@ def test_training_lowers_the_loss_and_resume_equals_uninterrupted(labelled, tmp_
     saved = NEMPModel.load(tmp_path / "whole" / "model.nemd")
     assert jax.tree_util.tree_all(jax.tree_util.tree_map(lambda a, b: np.array_equal(a, b), saved.params,
                                                          whole.model.params))
+
+
+def test_errors_are_zero_against_own_labels_and_match_direct_evaluation(labelled, tmp_path):
+    from nemd.models import load
+    from nemd.train.evaluate import errors
+
+    _, samples = labelled
+    teacher = NEMPModel.init(TINY, seed=7)
+    # the fixture labels are the teacher's energies shifted by -3 eV per atom: only that offset remains
+    own = errors(teacher, samples, structures_per_batch=3, block_atoms=16)
+    assert own["force_rmse"] < 1e-2 and own["energy_mean_error"] == pytest.approx(3000.0, abs=1e-2)
+    other = NEMPModel.init(TINY, seed=8)
+    got = errors(other, samples, structures_per_batch=2, block_atoms=16)
+    df = np.concatenate([energy_and_forces(other, s.structure, dtype=jnp.float64)[1] - s.forces for s in samples])
+    assert got["force_rmse"] == pytest.approx(1e3 * np.sqrt(np.mean(df**2)), rel=1e-4)
+    assert got["frames"] == len(samples) and got["atoms"] == sum(s.structure.n_atoms for s in samples)
+    other.save(tmp_path / "m.nemd")  # a saved model loads by its path, its family read from the file
+    assert load(str(tmp_path / "m.nemd")).config == other.config
+    with pytest.raises(ValueError, match="no labelled structures"):
+        errors(other, [])
+
+
+def test_errors_command(labelled, tmp_path, capsys):
+    from nemd.cli import main
+
+    path, _ = labelled
+    NEMPModel.init(TINY, seed=8).save(tmp_path / "m.nemd")
+    assert main(["errors", str(tmp_path / "m.nemd"), str(path), "--json", str(tmp_path / "e.jsonl")]) == 0
+    row = json.loads((tmp_path / "e.jsonl").read_text())
+    assert row["frames"] == 12 and row["force_rmse"] > 0 and "force RMSE" in capsys.readouterr().out
+    assert main(["errors", str(tmp_path / "missing.nemd"), str(path)]) == 2

@@ -1,6 +1,6 @@
 """The ``nemd`` command line: ``nemd --version``, ``nemd info``, ``nemd run``, ``nemd water``, ``nemd rdf``,
 ``nemd export``, ``nemd train``,
-``nemd distill``."""
+``nemd distill``, ``nemd errors``."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         from .run import main as run
 
         return run(argv[1:], restart=command_line)
-    if argv[:1] in (["train"], ["distill"]):
+    if argv[:1] in (["train"], ["distill"], ["errors"]):
         from .train import main as train
 
         return train(argv[0], argv[1:])
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("export", help="frames of an H5MD trajectory to extended XYZ (`nemd export --help`)")
     sub.add_parser("run", help="NVT MD of any structure ASE reads (`nemd run structure.xyz --help`)")
     sub.add_parser("train", help="train a model on labelled structures (`nemd train config.toml`)")
+    sub.add_parser("errors", help="errors of a trained model against labelled data (`nemd errors --help`)")
     sub.add_parser("distill", help="teacher-labelled water data made with the BPNN (`nemd distill --help`)")
     args = parser.parse_args(argv)
     if args.command == "info":

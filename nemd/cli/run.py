@@ -33,7 +33,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, out: Path, model: str = "bp
     from ..models import MODELS
 
     p.add_argument("--model", default=model,
-                   help=f"a registered model (default {model}): "
+                   help=f"a model file written by nemd train (*.nemd) or a registered model (default {model}): "
                         + "; ".join(f"{name}: {entry.description}" for name, entry in MODELS.items()))
     p.add_argument("--model-dir", type=Path, default=None,
                    help="directory holding the BPNN model directories (default: $NEMD_DATA or ../shared/data/water)")
@@ -106,15 +106,16 @@ def load_model(args, restart: bool = False):
     from ..models import MODELS, load
     from ..runtime import restart_with_huge_pages
 
-    if args.model not in MODELS:
-        raise UserError(f"unknown model {args.model!r}; available: {', '.join(MODELS)}")
+    saved = args.model.endswith(".nemd")
+    if args.model not in MODELS and not saved:
+        raise UserError(f"unknown model {args.model!r}; available: {', '.join(MODELS)} or a saved .nemd file")
     try:
         model = load(args.model, args.model_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(f"{exc}" + ("; set --model-dir" if args.model_dir is None else "")) from None
     if restart:
         restart_with_huge_pages(model)
-    if not MODELS[args.model].trained:
+    if not saved and not MODELS[args.model].trained:
         print(f"warning: {args.model} has random (untrained) weights: good for timing, not for physics")
     return model
 

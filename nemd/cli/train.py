@@ -1,8 +1,10 @@
 """``nemd train config.toml``: train a model; ``nemd distill``: make teacher-labelled data.
 
     nemd distill --out data/water                # BPNN RPBE-D3 water over 12 states + 2 test states
+    nemd distill --shard 0/2 & nemd distill --shard 1/2   # the same data made by two processes
     nemd train configs/nemp-water.toml           # writes runs/<name>/model.nemd and its metrics
     nemd train configs/nemp-water.toml --resume  # continue after Ctrl-C or a crash
+    nemd errors runs/nemp-water/model.nemd data/water/test/*.extxyz   # test-set errors
 
 Ctrl-C ends training after the running epoch (its checkpoint written); ``--resume``
 continues it as if it had not stopped.
@@ -61,6 +63,8 @@ def distill_main(argv) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("data/water"), help="output folder (train/, test/)")
     parser.add_argument("--states", choices=["train", "test", "all"], default="all")
+    parser.add_argument("--shard", default="0/1", metavar="K/N",
+                        help="make only every N-th state from the K-th on (run N processes, K = 0..N-1)")
     parser.add_argument("--model-dir", type=Path, default=None, help="the teacher's weights (default: NEMD_DATA)")
     args = parser.parse_args(argv)
     import jax
@@ -70,16 +74,51 @@ def distill_main(argv) -> int:
 
     show_messages()
     try:
-        paths = generate(Recipe(), args.out, directory=args.model_dir, states=args.states)
+        k, n = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        raise UserError(f"--shard must be K/N (e.g. 0/2), got {args.shard!r}") from None
+    try:
+        paths = generate(Recipe(), args.out, directory=args.model_dir, states=args.states, shard=(k, n))
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     print(f"{len(paths)} files under {args.out}")
     return 0
 
 
+def errors_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="nemd errors", description="energy and force errors of a NEMP or Facet "
+                                     "model against labelled structures (meV/atom, meV/Å)")
+    parser.add_argument("model", help="a saved model (*.nemd) or a registered trained model (e.g. nemp-water)")
+    parser.add_argument("data", nargs="+", type=Path, help="labelled files (.extxyz, n2p2 .data, .h5); "
+                        "each is reported on its own")
+    parser.add_argument("--json", type=Path, default=None, help="also append one JSON line per file here")
+    args = parser.parse_args(argv)
+    import json
+
+    from ..models import load
+    from ..train.data import read_samples
+    from ..train.evaluate import errors
+
+    try:
+        model = load(args.model)
+        rows = []
+        for path in args.data:
+            row = dict(model=args.model, data=str(path), **errors(model, read_samples(path)))
+            rows.append(row)
+            print(f"{path}: {row['frames']} frames, energy RMSE {row['energy_rmse']:.2f} meV/atom "
+                  f"(mean {row['energy_mean_error']:+.2f}), force RMSE {row['force_rmse']:.1f} meV/Å ("
+                  + ", ".join(f"{k[11:]} {v:.1f}" for k, v in row.items() if k.startswith("force_rmse_")) + ")")
+    except (FileNotFoundError, ValueError, AttributeError) as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        with open(args.json, "a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    return 0
+
+
 def main(command: str, argv) -> int:
     try:
-        return (train_main if command == "train" else distill_main)(argv)
+        return {"train": train_main, "distill": distill_main, "errors": errors_main}[command](argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@
     load("bpnn", "path/to/n2p2-dir")     # any n2p2/RuNNer potential directory
     load("nemp-small")                   # random (untrained) weights of a preset: tests, benchmarks
     load("nemp", params_path="m.nemd")   # a model saved with model.save
+    load("runs/nemp-water/model.nemd")   # the same: a saved NEMP or Facet model by its path
+    load("nemp-water")                   # a trained model shipped with the package (nemd/models/trained/)
     load("nequip-nemp-small")            # JAX-MD's NequIP sized like a preset (benchmark peer)
 """
 
@@ -70,6 +72,30 @@ def _graph(name: str) -> Callable[..., Potential]:
     return loader
 
 
+#: Trained weights shipped with the package (model cards in docs/models.md).
+TRAINED_DIR = Path(__file__).parent / "trained"
+
+
+def load_saved(path) -> Potential:
+    """A NEMP or Facet model written by ``model.save``, its family read from the file."""
+    from .params_io import load_params
+
+    family = load_params(path)[0].get("model")
+    if family not in ("nemp", "facet"):
+        raise ValueError(f"{path} holds a {family!r} model; nemd saves only 'nemp' and 'facet' models")
+    return _graph(family)(params_path=path)
+
+
+def _shipped(name: str) -> Callable[..., Potential]:
+    def loader(directory=None, **_) -> Potential:
+        path = TRAINED_DIR / f"{name}.nemd"
+        if not path.is_file():
+            raise FileNotFoundError(f"the weights of {name} are missing from the installed package ({path})")
+        return load_saved(path)
+
+    return loader
+
+
 def _nequip(preset: str) -> Callable[..., Potential]:
     def loader(directory=None, *, seed: int = 0, **_) -> Potential:
         from .nequip import JaxMDNequIP
@@ -98,12 +124,15 @@ MODELS: dict[str, Entry] = {
     "facet-small": Entry("Facet, 2 blocks, half the channels (random weights)", _graph("facet-small"), False),
     **{f"nequip-{p}": Entry(f"JAX-MD's NequIP sized like {p} (benchmark peer, random weights)", _nequip(p), False)
        for p in ("nemp", "nemp-small", "nemp-l3", "facet", "facet-small")},
+    "nemp-water": Entry("nemp-small distilled from the RPBE-D3 BPNN (trained; docs/models.md)",
+                        _shipped("nemp-water")),
     "lennard-jones": Entry("shifted-force Lennard-Jones argon (tests)", _lennard_jones),
 }
 
 
 def load(name: str, directory=None, *, params_path=None, preset: str | None = None, seed: int = 0) -> Potential:
-    """The model registered as ``name`` (``MODELS``).
+    """The model registered as ``name`` (``MODELS``), or saved in the file ``name``
+    (``*.nemd``, written by ``model.save``).
 
     ``directory``: an n2p2 potential directory (``bpnn``), or for the named BPNN water
     potentials that directory or the one holding it (default ``$NEMD_DATA`` or
@@ -112,5 +141,7 @@ def load(name: str, directory=None, *, params_path=None, preset: str | None = No
     "nemp-small")`` is ``load("nemp-small")``).
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
+        if str(name).endswith(".nemd"):
+            return load_saved(name)
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)} or a saved .nemd file")
     return MODELS[name].loader(directory, params_path=params_path, preset=preset, seed=seed)

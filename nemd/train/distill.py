@@ -99,31 +99,36 @@ def augmented(frames, recipe: Recipe, seed: int) -> list[tuple[str, Structure]]:
     return out
 
 
-def generate(recipe: Recipe, out, *, directory=None, states: str = "all") -> list[Path]:
+def generate(recipe: Recipe, out, *, directory=None, states: str = "all",
+             shard: tuple[int, int] = (0, 1)) -> list[Path]:
     """Write ``out/train/<state>.extxyz`` and ``out/test/<state>.extxyz`` (``states``:
     "train", "test" or "all"); the teacher's weights from ``directory`` (default: as
-    ``load`` finds them). Labels in float64 (needs ``jax_enable_x64``)."""
+    ``load`` finds them). Labels in float64 (needs ``jax_enable_x64``). ``shard=(k, n)``
+    makes only every n-th state from the k-th on, so n processes share the work (each
+    state's file is the same whichever process writes it)."""
     import jax
 
     if not jax.config.jax_enable_x64:
         raise RuntimeError("teacher labels are computed in float64: enable jax_enable_x64 first")
+    k, n = shard
+    if not 0 <= k < n:
+        raise ValueError(f"shard must be k/n with 0 <= k < n, got {k}/{n}")
     teacher = load(recipe.teacher, directory)
+    jobs = [(split, state) for split in ("train", "test") if states in ("all", split)
+            for state in getattr(recipe, split)]
     written = []
-    for split in ("train", "test"):
-        if states not in ("all", split):
+    for split, state in jobs[k::n]:
+        path = Path(out) / split / f"{state.name}.extxyz"
+        if path.is_file():  # generation is deterministic: an existing file is the same
+            log.info("kept %s", path)
+            written.append(path)
             continue
-        for state in getattr(recipe, split):
-            path = Path(out) / split / f"{state.name}.extxyz"
-            if path.is_file():  # generation is deterministic: an existing file is the same
-                log.info("kept %s", path)
-                written.append(path)
-                continue
-            frames = sample_state(teacher, state, recipe)
-            label = Evaluator(teacher, dtype=jnp.float64)
-            structures = [s for _, s in augmented(frames, recipe, state.seed)] if split == "train" else frames
-            # augmented copies stay in their trajectory: splits never separate them from their frame
-            samples = [Sample(structure, *label(structure), state.name) for structure in structures]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            written.append(write_extxyz(samples, path))
-            log.info("wrote %s: %d frames", path, len(samples))
+        frames = sample_state(teacher, state, recipe)
+        label = Evaluator(teacher, dtype=jnp.float64)
+        structures = [s for _, s in augmented(frames, recipe, state.seed)] if split == "train" else frames
+        # augmented copies stay in their trajectory: splits never separate them from their frame
+        samples = [Sample(structure, *label(structure), state.name) for structure in structures]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written.append(write_extxyz(samples, path))
+        log.info("wrote %s: %d frames", path, len(samples))
     return written

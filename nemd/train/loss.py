@@ -35,8 +35,8 @@ def loss_and_sums(model, params, batch: Batch, energy_weight, force_weight, n_ki
     loss = energy_weight * jnp.sum(e_err**2) / n_e + force_weight * jnp.sum(f_err**2) / n_f
     kind_f = jax.ops.segment_sum(jnp.sum(f_err**2, axis=1), batch.kinds, num_segments=n_kinds)
     kind_n = jax.ops.segment_sum(3 * batch.atom_mask.astype(f_err.dtype), batch.kinds, num_segments=n_kinds)
-    return loss, dict(e_sq=jnp.sum(e_err**2), n_e=n_e, f_sq=jnp.sum(f_err**2), n_f=n_f, kind_f_sq=kind_f,
-                      kind_n=kind_n, loss=loss)
+    return loss, dict(e_sq=jnp.sum(e_err**2), e_sum=jnp.sum(e_err), n_e=n_e, f_sq=jnp.sum(f_err**2), n_f=n_f,
+                      kind_f_sq=kind_f, kind_n=kind_n, loss=loss)
 
 
 def rmse(sums: list[dict], species) -> dict:
