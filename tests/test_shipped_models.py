@@ -12,7 +12,7 @@ from nemd.models.registry import TRAINED_DIR
 
 # name: (energy eV, F[0, x] eV/Å, max |F| eV/Å) on water_box(16, density=0.997, seed=0)
 RECORDED = {
-    "nemp-water": (-33332.13472368313, -0.2770584567483947, 0.8459638426582969),
+    "nemp-water": (-33331.36526122504, -0.2776189356416874, 0.8738557454971245),
 }
 
 
