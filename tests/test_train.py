@@ -122,6 +122,10 @@ def test_errors_are_zero_against_own_labels_and_match_direct_evaluation(labelled
     assert load(str(tmp_path / "m.nemd")).config == other.config
     with pytest.raises(ValueError, match="no labelled structures"):
         errors(other, [])
+    from nemd.models.lennard_jones import LennardJones
+
+    with pytest.raises(ValueError, match="NEMP and Facet"):
+        errors(LennardJones(), samples)
 
 
 def test_errors_command(labelled, tmp_path, capsys):

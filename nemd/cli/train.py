@@ -108,7 +108,7 @@ def errors_main(argv) -> int:
             print(f"{path}: {row['frames']} frames, energy RMSE {row['energy_rmse']:.2f} meV/atom "
                   f"(mean {row['energy_mean_error']:+.2f}), force RMSE {row['force_rmse']:.1f} meV/Å ("
                   + ", ".join(f"{k[11:]} {v:.1f}" for k, v in row.items() if k.startswith("force_rmse_")) + ")")
-    except (FileNotFoundError, ValueError, AttributeError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     if args.json:
         with open(args.json, "a") as f:

@@ -22,6 +22,8 @@ def errors(model, samples, *, structures_per_batch: int = 4, block_atoms: int = 
     (a graph model: NEMP, Facet) on ``samples``."""
     if not samples:
         raise ValueError("no labelled structures to evaluate")
+    if not hasattr(model, "graph_energies"):
+        raise ValueError(f"errors are computed for NEMP and Facet models, not {type(model).__name__}")
     batcher = Batcher(model, list(samples), structures_per_batch, block_atoms)
     n_kinds = len(model.species)
 
