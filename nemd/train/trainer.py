@@ -174,6 +174,10 @@ def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict
     best_params = state[2]
     if resume:
         state, best_params, progress = read_checkpoint(checkpoint, state)
+    # Validation always weighs energy as the last epochs do, so that the best epoch and early
+    # stopping compare like with like across the late raise of the energy weight.
+    final_energy_weight = config.energy_weight_late if config.late_fraction < 1 else config.energy_weight
+    valid_weights = jnp.asarray([final_energy_weight, config.force_weight], jnp.float32)
     stopped = False
     while progress["epoch"] < config.epochs and not stopped:
         epoch = progress["epoch"]
@@ -186,7 +190,7 @@ def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict
             sums.append(batch_sums)
             if on_step:
                 on_step(k + 1, steps_per_epoch)
-        valid = [evaluate(state[2], batch, weights) for batch in valid_batches.epoch(0)]
+        valid = [evaluate(state[2], batch, valid_weights) for batch in valid_batches.epoch(0)]
         record = dict(epoch=epoch + 1, seconds=time.perf_counter() - t0,
                       train_loss=float(np.mean([float(s["loss"]) for s in sums])),
                       valid_loss=float(np.sum([float(v["loss"]) * float(v["n_e"]) for v in valid])
