@@ -99,6 +99,11 @@ def test_training_lowers_the_loss_and_resume_equals_uninterrupted(labelled, tmp_
     assert (tmp_path / "whole" / "learning_curve.png").is_file()
     lines = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and "valid_force_rmse_O" in json.loads(lines[-1])
+    # validation weighs energy as the late epochs do (1000), in every epoch, so that the best epoch
+    # is chosen on one criterion across the raise of the energy weight (epoch 3 here)
+    for h in whole.history:
+        final = 1000.0 * (h["valid_energy_rmse"] / 1e3) ** 2 + 100.0 * (h["valid_force_rmse"] / 1e3) ** 2
+        assert h["valid_loss"] == pytest.approx(final, rel=0.05)
     saved = NEMPModel.load(tmp_path / "whole" / "model.nemd")
     assert jax.tree_util.tree_all(jax.tree_util.tree_map(lambda a, b: np.array_equal(a, b), saved.params,
                                                          whole.model.params))
@@ -137,3 +142,28 @@ def test_errors_command(labelled, tmp_path, capsys):
     row = json.loads((tmp_path / "e.jsonl").read_text())
     assert row["frames"] == 12 and row["force_rmse"] > 0 and "force RMSE" in capsys.readouterr().out
     assert main(["errors", str(tmp_path / "missing.nemd"), str(path)]) == 2
+
+
+@pytest.mark.slow  # teacher MD of 3 tiny states, twice (~4 min on 2 idle cores, 13 on busy ones)
+def test_distill_is_deterministic_and_shards_give_the_same_files(water_dir, tmp_path):
+    """Two shards write byte for byte the files one process writes, and the training file
+    holds MD frames plus augmented copies, each labelled by the teacher."""
+    from nemd.models import load
+    from nemd.train.distill import Recipe, State, generate
+
+    states = (State(300.0, 0.95, molecules=8, steps=100, seed=0), State(350.0, 1.0, molecules=8, steps=100, seed=1))
+    recipe = Recipe(train=states, test=(State(300.0, 0.997, molecules=8, steps=50, seed=5),), equilibration=20,
+                    rattle_fraction=0.5, strain_fraction=0.5)
+    whole = generate(recipe, tmp_path / "one", directory=water_dir)
+    shards = [p for k in range(2) for p in generate(recipe, tmp_path / "two", directory=water_dir, shard=(k, 2))]
+    assert sorted(p.relative_to(tmp_path / "one") for p in whole) == \
+        sorted(p.relative_to(tmp_path / "two") for p in shards)
+    for path in whole:
+        assert path.read_bytes() == (tmp_path / "two" / path.relative_to(tmp_path / "one")).read_bytes()
+    train = read_samples(tmp_path / "one" / "train" / f"{states[0].name}.extxyz")
+    assert len(train) >= 2  # 2 MD frames (every 50 of 100 steps) plus their augmented copies
+    assert len({s.trajectory for s in train}) == 1
+    energy, forces = energy_and_forces(load("bpnn-rpbe-d3", water_dir), train[-1].structure, dtype=jnp.float64)
+    assert train[-1].energy == pytest.approx(energy, abs=1e-6)  # float64 teacher labels
+    np.testing.assert_allclose(train[-1].forces, forces, atol=1e-6)
+    assert len(read_samples(tmp_path / "one" / "test" / f"{recipe.test[0].name}.extxyz")) == 1
