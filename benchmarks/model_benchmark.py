@@ -91,6 +91,7 @@ def main() -> None:
                              "always, or never (nemd.runtime)")
     parser.add_argument("--max-gb", type=float, default=18.0,
                         help="stop a case whose resident memory passes this (GB); reported as such")
+    parser.add_argument("--out", default=None, help="also append each result as a JSON line to this file")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "ATOMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -115,6 +116,9 @@ def main() -> None:
                     continue
                 r = json.loads(outcome.stdout.strip().splitlines()[-1])
                 results[name, n_atoms, threads] = r
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(dict(r, threads=threads, skin=args.skin, dtype=args.dtype)) + "\n")
                 print(f"{name:<10} {r['atoms']:>6} {threads:>3} {r['time']:>8.3f} {r['us_per_atom']:>8.1f} "
                       f"{r['compile']:>9.1f} {r['peak_mb']:>8.0f} {r['rss_mb']:>7.0f}", flush=True)
     pairs = [(peer, model, n, t) for (peer, n, t) in results for model in [PEERS.get(peer)]
@@ -125,6 +129,12 @@ def main() -> None:
             a, b = results[peer, n, t], results[model, n, t]
             print(f"{peer:<19} / {model:<12} {n:>6} atoms {t} thr: time x{a['time'] / b['time']:.2f}, "
                   f"memory x{a['peak_mb'] / max(b['peak_mb'], 1):.2f}")
+    students = [(model, n, t) for (model, n, t) in results if model != "bpnn" and ("bpnn", n, t) in results]
+    if students:  # e.g. a model distilled from the BPNN against its teacher (docs/models.md)
+        print("\nratios bpnn / model (time per evaluation: > 1 means the model is faster than the BPNN)")
+        for model, n, t in students:
+            ratio = results["bpnn", n, t]["time"] / results[model, n, t]["time"]
+            print(f"bpnn / {model:<19} {n:>6} atoms {t} thr: time x{ratio:.2f}")
 
 
 if __name__ == "__main__":
