@@ -13,6 +13,7 @@ from nemd.models.registry import TRAINED_DIR
 # name: (energy eV, F[0, x] eV/Å, max |F| eV/Å) on water_box(16, density=0.997, seed=0)
 RECORDED = {
     "nemp-water": (-33331.36526122504, -0.2776189356416874, 0.8738557454971245),
+    "facet-water": (-33331.50612291989, -0.28452451749510005, 0.8415234863855136),
 }
 
 

@@ -126,6 +126,8 @@ MODELS: dict[str, Entry] = {
        for p in ("nemp", "nemp-small", "nemp-l3", "facet", "facet-small")},
     "nemp-water": Entry("nemp-small distilled from the RPBE-D3 BPNN (trained; docs/models.md)",
                         _shipped("nemp-water")),
+    "facet-water": Entry("facet-small distilled from the RPBE-D3 BPNN (trained; docs/models.md)",
+                         _shipped("facet-water")),
     "lennard-jones": Entry("shifted-force Lennard-Jones argon (tests)", _lennard_jones),
 }
 
