@@ -33,7 +33,6 @@ import numpy as np
 
 TOLERANCES = dict(peak_r=0.03, peak_g=0.15, minimum_r=0.1, coordination=0.2)  # Å, -, Å, -
 TEMPERATURE_TOLERANCE = 0.03  # relative to the target
-WATER_MASS_AMU, AMU_PER_A3_AT_1_G_CM3 = 18.015, 0.602214
 
 
 def load_model(name: str):
@@ -123,8 +122,11 @@ def coordination_at(record: dict, segment: str, r: float) -> float:
     g, centres = np.asarray(record[segment]["rdf_g"]), np.asarray(record[segment]["rdf_r"])
     dr = centres[1] - centres[0]
     shells = 4.0 / 3.0 * np.pi * ((centres + dr / 2) ** 3 - (centres - dr / 2) ** 3)
+    from nemd.io.water import WATER_MASS
+    from nemd.units import AMU_PER_A3_IN_G_PER_CM3
+
     n_oxygen = record["atoms"] // 3
-    volume = n_oxygen * WATER_MASS_AMU / (record["density"] * AMU_PER_A3_AT_1_G_CM3)  # Å^3
+    volume = n_oxygen * WATER_MASS * AMU_PER_A3_IN_G_PER_CM3 / record["density"]  # Å^3, as water_box builds it
     return float((n_oxygen - 1) / volume * np.sum((g * shells)[centres < r]))
 
 
@@ -145,8 +147,8 @@ def compare(records: list[dict], teacher: str) -> int:
                 failed += (not ok) and name != teacher
                 row.append(f"{key} {s[key]:.3f} ({s[key] - t[key]:+.3f}{'' if ok or name == teacher else ' FAIL'})")
             r_min = t["minimum_r"]
-            row.append(f"CN(r < {r_min:.2f}) {coordination_at(r, segment, r_min):.2f} "
-                       f"({coordination_at(r, segment, r_min) - coordination_at(ref, segment, r_min):+.2f})")
+            cn, cn_teacher = coordination_at(r, segment, r_min), coordination_at(ref, segment, r_min)
+            row.append(f"CN(r < {r_min:.2f}) {cn:.2f} ({cn - cn_teacher:+.2f})")
             for el in ("O", "H"):
                 rel = s[f"T_{el}"] / r["temperature"] - 1
                 ok = segment == "both" or abs(rel) <= TEMPERATURE_TOLERANCE
