@@ -185,6 +185,23 @@ def test_save_and_load_round_trip(model, tmp_path):
         load(other, params_path=path)
 
 
+def test_nequip_peer_save_and_load_round_trip(tmp_path):
+    """The trained NequIP baseline (issue 20) is a saved file that ``load`` reads back."""
+    from nemd.models.nequip import JaxMDNequIP
+
+    peer = JaxMDNequIP.like(TINY["nemp"][1], seed=2).with_energy_statistics([-13.6, -430.0], 0.7)
+    path = peer.save(tmp_path / "nequip.nemd")
+    again = load(str(path))
+    assert again.config.scale == 0.7 and again.species == ("H", "O")
+    s = perturbed_water(4, seed=11)
+    e0, f0 = energy_and_forces(peer, s)
+    e1, f1 = energy_and_forces(again, s)
+    assert e1 == e0 and np.array_equal(f1, f0)
+    TINY["nemp"][0].init(TINY["nemp"][1]).save(tmp_path / "nemp.nemd")
+    with pytest.raises(ValueError, match="holds a 'nemp' model, not 'nequip'"):
+        JaxMDNequIP.load(tmp_path / "nemp.nemd")
+
+
 def test_bad_input(model, tmp_path):
     with pytest.raises(ValueError, match=f"not in this {model.name} model.*H, O"):
         model.kinds([8, 1, 6])

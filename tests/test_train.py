@@ -109,6 +109,31 @@ def test_training_lowers_the_loss_and_resume_equals_uninterrupted(labelled, tmp_
                                                          whole.model.params))
 
 
+def test_fine_tuning_starts_from_a_saved_model_and_distils_another(labelled, tmp_path):
+    """init_from trains a saved model as it is; distill_from blends another model's
+    energies and forces into the labels ((1 - w) labels + w model)."""
+    from nemd.train.trainer import distilled_labels
+
+    path, samples = labelled
+    start = NEMPModel.init(TINY, seed=3).with_energy_statistics([-3.0, -3.0], 0.1)
+    start.save(tmp_path / "start.nemd")
+    other = NEMPModel.init(TINY, seed=5)
+    other.save(tmp_path / "other.nemd")
+    base = dict(data=(str(path),), init_from=str(tmp_path / "start.nemd"), distill_from=str(tmp_path / "other.nemd"),
+                valid_fraction=0.25, structures_per_batch=3, block_atoms=16)
+    blended = distilled_labels(TrainConfig(**base, distill_weight=0.25), samples)
+    for sample, label in list(zip(samples, blended))[::4]:
+        e, f = energy_and_forces(other, sample.structure, dtype=jnp.float32)
+        assert label.energy == pytest.approx(0.75 * sample.energy + 0.25 * e, rel=1e-5)
+        np.testing.assert_allclose(label.forces, 0.75 * sample.forces + 0.25 * f, atol=1e-5)
+    result = train(TrainConfig(**base, epochs=1, learning_rate=1e-9, ema_decay=0.0, out=str(tmp_path / "ft")))
+    assert result.model.config == start.config  # not the preset's: the saved model's
+    for a, b in zip(jax.tree_util.tree_leaves(result.model.params), jax.tree_util.tree_leaves(start.params)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="distill_weight"):
+        TrainConfig(data=("x",), distill_weight=1.5)
+
+
 def test_errors_are_zero_against_own_labels_and_match_direct_evaluation(labelled, tmp_path):
     from nemd.models import load
     from nemd.train.evaluate import errors

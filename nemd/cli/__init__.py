@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         from .run import main as run
 
         return run(argv[1:], restart=command_line)
-    if argv[:1] in (["train"], ["distill"], ["errors"]):
+    if argv[:1] in (["train"], ["distill"], ["errors"], ["prune"]):
         from .train import main as train
 
         return train(argv[0], argv[1:])
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="NVT MD of any structure ASE reads (`nemd run structure.xyz --help`)")
     sub.add_parser("train", help="train a model on labelled structures (`nemd train config.toml`)")
     sub.add_parser("errors", help="errors of a trained model against labelled data (`nemd errors --help`)")
+    sub.add_parser("prune", help="prune a NEMP model by irreps blocks (`nemd prune --help`)")
     sub.add_parser("distill", help="teacher-labelled water data made with the BPNN (`nemd distill --help`)")
     args = parser.parse_args(argv)
     if args.command == "info":

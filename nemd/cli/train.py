@@ -1,10 +1,12 @@
-"""``nemd train config.toml``: train a model; ``nemd distill``: make teacher-labelled data.
+"""``nemd train config.toml``: train a model; ``nemd distill``: make teacher-labelled data;
+``nemd errors``: test errors; ``nemd prune``: prune a NEMP model by irreps blocks.
 
     nemd distill --out data/water                # BPNN RPBE-D3 water over 12 states + 2 test states
     nemd distill --shard 0/2 & nemd distill --shard 1/2   # the same data made by two processes
     nemd train configs/nemp-water.toml           # writes runs/<name>/model.nemd and its metrics
     nemd train configs/nemp-water.toml --resume  # continue after Ctrl-C or a crash
     nemd errors runs/nemp-water/model.nemd data/water/test/*.extxyz   # test-set errors
+    nemd prune runs/big/model.nemd data/water/train/*.extxyz --target-params 18000 --out small.nemd
 
 Ctrl-C ends training after the running epoch (its checkpoint written); ``--resume``
 continues it as if it had not stopped.
@@ -116,9 +118,82 @@ def errors_main(argv) -> int:
     return 0
 
 
+def prune_main(argv) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nemd prune", description="prune a NEMP model by irreps blocks (channels per order l) to a smaller "
+        "NEMP config; fine-tune the result with `nemd train` (init_from, distill_from)")
+    parser.add_argument("model", help="a saved NEMP model (*.nemd) or a registered trained one (e.g. nemp-water)")
+    parser.add_argument("data", nargs="+", type=Path, help="labelled training files the importance is measured on")
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--target-params", type=int, help="the largest pruned config with at most this many parameters")
+    size.add_argument("--shape", type=int, nargs=2, metavar=("CHANNELS", "LMAX_NODE"), help="the pruned config")
+    parser.add_argument("--mode", default="both", choices=["both", "channels", "orders"],
+                        help="with --target-params: prune channels and orders, channels only or orders only")
+    parser.add_argument("--method", default="taylor", choices=["taylor", "weight-norm", "random"],
+                        help="block importance: |z dL/dz| of block gates, the norm of the weights, or random")
+    parser.add_argument("--importance", type=Path, default=None,
+                        help="reuse the importance of an earlier report (*.json of --out) instead of measuring it")
+    parser.add_argument("--batches", type=int, default=100, help="training batches the Taylor score sums over")
+    parser.add_argument("--seed", type=int, default=0, help="batch order; the draw of --method random")
+    parser.add_argument("--out", type=Path, required=True, help="the pruned model file (*.nemd); its report "
+                        "(importance, kept channels) goes next to it as *.json")
+    args = parser.parse_args(argv)
+    import json
+    import time
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..models import load
+    from ..models.nemp import NEMPModel
+    from ..train import Batcher
+    from ..train import prune as pr
+    from ..train.data import read_samples
+
+    try:
+        model = load(args.model)
+        if not isinstance(model, NEMPModel):
+            raise ValueError(f"{args.model} is a {type(model).__name__}; nemd prunes NEMP models")
+        channels, lmax_node = (tuple(args.shape) if args.shape else
+                               pr.target_shape(model.config, args.target_params, args.mode))
+        t0 = time.perf_counter()
+        if args.importance is not None:
+            earlier = json.loads(args.importance.read_text())
+            if earlier["model"] != args.model:
+                raise ValueError(f"{args.importance} scores {earlier['model']}, not {args.model}")
+            args.method = earlier["method"]
+            scores = {k: np.asarray(v) for k, v in earlier["importance"].items()}
+        elif args.method == "taylor":
+            samples = [s for path in args.data for s in read_samples(path)]
+            batches = Batcher(model, samples, 2, 64).epoch(args.seed)
+            n = min(args.batches, len(samples) // 2 or 1)
+            scores = pr.taylor_importance(model, tqdm((next(batches) for _ in range(n)), total=n, unit="batch",
+                                                      desc="importance"))
+        elif args.method == "weight-norm":
+            scores = pr.weight_norm_importance(model)
+        else:
+            scores = pr.random_importance(model, args.seed)
+        keep = pr.kept_channels(scores, channels, lmax_node)
+        pruned = pr.prune(model, keep, lmax_node)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    pruned.save(args.out)
+    report = dict(model=args.model, method=args.method, mode=args.mode, seed=args.seed, seconds=time.perf_counter() - t0,
+                  parameters=model.n_parameters, pruned_parameters=pruned.n_parameters,
+                  channels=[model.config.channels, channels], lmax_node=[model.config.lmax_node, lmax_node],
+                  order_importance=pr.order_importance(scores).tolist(),
+                  kept={k: v.tolist() for k, v in keep.items()}, importance={k: v.tolist() for k, v in scores.items()})
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    print("importance per order l: " + ", ".join(f"l={l} {v:.3g}" for l, v in enumerate(report["order_importance"])))
+    print(f"{model.n_parameters} -> {pruned.n_parameters} parameters (channels {model.config.channels} -> {channels}, "
+          f"lmax_node {model.config.lmax_node} -> {lmax_node}); {args.out}")
+    return 0
+
+
 def main(command: str, argv) -> int:
     try:
-        return {"train": train_main, "distill": distill_main, "errors": errors_main}[command](argv)
+        return {"train": train_main, "distill": distill_main, "errors": errors_main, "prune": prune_main}[command](argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

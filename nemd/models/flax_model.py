@@ -42,6 +42,8 @@ class GraphModel(Potential):
     preset: str | None = None
     block_atoms: int | None = None
     store_edges: bool = True
+    #: Multipliers of irreps blocks (a "gates" collection the module may read; None: none).
+    gates: dict | None = dataclasses.field(default=None, compare=False)
 
     name: ClassVar[str] = ""
     presets: ClassVar[dict] = {}
@@ -111,8 +113,9 @@ class GraphModel(Potential):
     def atomic_energies(self, positions: jax.Array, kinds, graph: BlockedGraph) -> jax.Array:
         """Per-atom energies (eV) in the dtype of ``positions`` (Å)."""
         params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, positions.dtype), self.params)
+        variables = {"params": params} if self.gates is None else {"params": params, "gates": self.gates}
         return self.make_module(graph.block_atoms).apply(
-            {"params": params}, graph.edge_vectors(positions), graph.mask, graph.senders, graph.receivers,
+            variables, graph.edge_vectors(positions), graph.mask, graph.senders, graph.receivers,
             jnp.asarray(kinds, jnp.int32))
 
     def structure_offset(self, dtype) -> jax.Array:

@@ -79,6 +79,9 @@ class NEMPConfig:
     #: One network per layer t >= 1 for its coefficients and the next heads (False: two,
     #: as the authors; sharing the hidden layer halves most of the edge work).
     shared_edge_networks: bool = True
+    #: ε of φ's RMS normalisation (pruning scales it with the entries φ loses, so that
+    #: removing blocks of zeros leaves the energies exactly unchanged).
+    rms_epsilon: float = 1e-6
 
     def __post_init__(self):
         if self.lmax_node > self.lmax:
@@ -192,7 +195,9 @@ class NEMP(nn.Module):
         )
         w = jax.tree_util.tree_map(lambda a: jnp.asarray(a, vectors.dtype), w)
         edges = dict(vectors=vectors, mask=mask, senders=senders, receivers=receivers)
-        return atomic_energies(w, cfg, edges, kinds, self.block_atoms, self.store_edges)
+        # Optional "gates" collection: multipliers of irreps blocks (pruning importance, nemd.train.prune)
+        gates = self.variables.get("gates")
+        return atomic_energies(w, cfg, edges, kinds, self.block_atoms, self.store_edges, gates)
 
     def _edge_networks(self, t: int, width: int, hidden: tuple) -> list:
         """Layer t's networks on its edge state: [coefficients and next heads] or, not
@@ -206,10 +211,25 @@ class NEMP(nn.Module):
                 MLPWeights((width, *hidden, heads), name=f"heads_{t}")()]
 
 
-def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, store_edges: bool = True):
+def block_gate_shapes(cfg: NEMPConfig) -> dict:
+    """The blocks ``atomic_energies`` can gate, each a channel space (C channels) of
+    the network: equivariant ones (l, channel) per order l <= lmax_node, invariant ones
+    (channel). ``pre``: layer-0 node features before mixing (eq. 5); ``rho0``: layer-0
+    node invariants; ``e0a``/``e0b``: the two layer-0 edge-state pieces; ``phi_t``: the
+    node features φ after layer t (t = 0..T); ``msg_t``: the CG product of layer t (its
+    channels are those of the central and virtual nodes)."""
+    p, c = cfg.lmax_node + 1, cfg.channels
+    return {"pre": (p, c), "rho0": (c,), "e0a": (c,), "e0b": (c,),
+            **{f"phi_{t}": (p, c) for t in range(cfg.n_layers + 1)},
+            **{f"msg_{t}": (p, c) for t in range(1, cfg.n_layers + 1)}}
+
+
+def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, store_edges: bool = True,
+                    gates: dict | None = None):
     """NEMP atomic energies (eV) from weights ``w`` on the blocked edges ``edges``
     (``vectors`` Å, ``mask``, ``senders``, ``receivers``: (blocks, capacity)) of atoms of
-    ``kinds`` (N,), ``block_atoms`` per block."""
+    ``kinds`` (N,), ``block_atoms`` per block. ``gates``: multipliers of the blocks of
+    ``block_gate_shapes`` (all ones: the same energies), for block importance."""
     n, nk, c, p = kinds.shape[0], len(cfg.species), cfg.channels, cfg.lmax_node + 1
     vectors = edges["vectors"]
     n_blocks = vectors.shape[0]
@@ -221,6 +241,11 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     pair_table = jax.nn.silu(mlp(w["pair"], pair_onehot))  # (nk^2, P) per (Z_i, Z_j), eq. 1
     freq_table = pair_table @ w["frequencies"][0] + w["frequencies"][1]  # eq. 2-3
     coefficient_table = pair_table @ w["pair_coefficients"]  # (nk^2, n_radial + C)
+    lc_gate = np.asarray(_l_of_component(cfg.lmax_node))
+    if gates is not None:
+        coefficient_table = coefficient_table * jnp.concatenate([gates["e0a"], jnp.ones(cfg.n_radial, dtype)])
+        layer0_gate = jnp.concatenate([gates["pre"], gates["rho0"][None], gates["e0b"][None]])
+    block_gate = (lambda x, key: x) if gates is None else (lambda x, key: x * gates[key][lc_gate])
     per_block = dict(edges, start=jnp.arange(n_blocks, dtype=jnp.int32) * block_atoms)
 
     def geometry(blk):
@@ -255,6 +280,8 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
         radial = jnp.sinc(freq_table[pair] * (r / cfg.cutoff)[..., None] / jnp.pi) * cut[..., None]  # eq. 3
         first = first_layer(w["radial"][0][0], [radial], ((coefficient_table[:, c:], pair, cut),))
         weights = (mlp(w["radial"], None, first) * cut[..., None]).reshape(*cut.shape, p + 2, c)
+        if gates is not None:
+            weights = weights * layer0_gate
         pieces = [weights[..., p + 1, :]] if cfg.edge_inputs == "coefficients" else [radial]
         return geo, weights, dict(tables=base_tables(geo), pieces=pieces)
 
@@ -315,7 +342,7 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     norm = jnp.sqrt(1.0 + count * count) if cfg.normalization == "smooth-count" else \
         jnp.full_like(count, cfg.avg_neighbors)
     phi = _mix(nodes["features"] / norm[:, None, None], w["mix_0"], kinds)
-    phi = _rms(phi)
+    phi = block_gate(_rms(phi, cfg.rms_epsilon), "phi_0")
     phis, invariants = [padded(phi, n_blocks, block_atoms)], [nodes["rho"]]
     stored = out.get("edge")
 
@@ -351,9 +378,9 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
         product, paths_into = _cg_product(nodes["central"], nodes["virtual"], w["paths"][t - 1][kinds],
                                           cfg.lmax, cfg.lmax_node)
         scale = jnp.asarray(np.repeat(paths_into, 2 * np.arange(p) + 1) ** -0.5, dtype)
-        product = product * scale[None, :, None] / (norm * norm)[:, None, None]
+        product = block_gate(product * scale[None, :, None] / (norm * norm)[:, None, None], f"msg_{t}")
         phi = (_mix(phi, self_mix, kinds) + _mix(product, product_mix, kinds)) / math.sqrt(2.0)
-        phi = _rms(phi)
+        phi = block_gate(_rms(phi, cfg.rms_epsilon), f"phi_{t}")
         phis.append(padded(phi, n_blocks, block_atoms))
         invariants.append(nodes["rho"])
 
@@ -376,8 +403,8 @@ def _mix(features, u, kinds):  # channel mixing, one matrix per element of the a
     return jnp.einsum("nac,ncd->nad", features, u[kinds])
 
 
-def _rms(features):
-    return features * jax.lax.rsqrt(jnp.mean(features**2, axis=(1, 2), keepdims=True) + 1e-6)
+def _rms(features, epsilon):
+    return features * jax.lax.rsqrt(jnp.mean(features**2, axis=(1, 2), keepdims=True) + epsilon)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -77,12 +77,16 @@ TRAINED_DIR = Path(__file__).parent / "trained"
 
 
 def load_saved(path) -> Potential:
-    """A NEMP or Facet model written by ``model.save``, its family read from the file."""
+    """A NEMP, Facet or NequIP model written by ``model.save``, its family read from the file."""
     from .params_io import load_params
 
     family = load_params(path)[0].get("model")
+    if family == "nequip":
+        from .nequip import JaxMDNequIP
+
+        return JaxMDNequIP.load(path)
     if family not in ("nemp", "facet"):
-        raise ValueError(f"{path} holds a {family!r} model; nemd saves only 'nemp' and 'facet' models")
+        raise ValueError(f"{path} holds a {family!r} model; nemd saves only 'nemp', 'facet' and 'nequip' models")
     return _graph(family)(params_path=path)
 
 

@@ -58,6 +58,9 @@ class TrainConfig:
     energy_weight_late: float = 1000.0  # from late_fraction of the epochs on
     late_fraction: float = 0.75
     patience: int = 30  # epochs without a better validation loss before stopping
+    init_from: str = ""  # a saved model (e.g. pruned): start from its config and weights, not the preset
+    distill_from: str = ""  # a saved model whose energies and forces blend into the training labels
+    distill_weight: float = 0.5  # the blend: (1 - w) x labels + w x that model (w = 1: its predictions only)
 
     def __post_init__(self):
         if not self.data:
@@ -69,6 +72,8 @@ class TrainConfig:
         for name in ("epochs", "structures_per_batch", "block_atoms", "patience"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if not self.learning_rate > 0 or not 0 <= self.ema_decay < 1:
             raise ValueError("learning_rate must be positive and ema_decay in [0, 1)")
 
@@ -86,6 +91,9 @@ class TrainConfig:
         base = path.parent
         for key in ("data", "valid"):  # paths relative to the configuration file
             values[key] = tuple(str(base / p) for p in values.get(key, ()))
+        for key in ("init_from", "distill_from"):
+            if values.get(key):
+                values[key] = str(base / values[key])
         values["out"] = str(base / values.get("out", cls.out))
         return cls(**values)
 
@@ -93,8 +101,11 @@ class TrainConfig:
 def initial_model(config: TrainConfig, train_samples):
     """The preset with ``model_config`` changes, random weights from the seed, element
     energies from least squares on the training data and the energy scale from the RMS
-    of the training forces."""
+    of the training forces; with ``init_from``, that saved model as it is."""
     from ..models import load
+
+    if config.init_from:
+        return load(config.init_from)
 
     preset = load(config.model, seed=config.seed)
     model_class = type(preset)
@@ -148,6 +159,8 @@ def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict
     if not valid_samples:
         raise ValueError("no validation data: give 'valid' files or more than one trajectory")
     model = initial_model(config, train_samples)
+    if config.distill_from:
+        train_samples = distilled_labels(config, train_samples)
     train_batches = Batcher(model, train_samples, config.structures_per_batch, config.block_atoms)
     valid_batches = Batcher(model, valid_samples, config.structures_per_batch, config.block_atoms)
     steps_per_epoch = len(train_batches.groups(range(len(train_samples))))
@@ -215,6 +228,29 @@ def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict
     plot_learning_curve(progress["history"], out / "learning_curve.png")
     return TrainResult(dataclasses.replace(model, params=best_params), progress["history"],
                        int(progress["best_epoch"]), stopped)
+
+
+def distilled_labels(config: TrainConfig, samples) -> list:
+    """``samples`` with labels (1 - w) x their own + w x the predictions of the model
+    ``config.distill_from`` (w = ``distill_weight``): the loss on the blend equals the
+    weighted sum of the losses on either target, up to a constant."""
+    from ..models import load
+    from .loss import predict
+
+    teacher = load(config.distill_from)
+    batcher = Batcher(teacher, list(samples), config.structures_per_batch, config.block_atoms)
+    params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float32), teacher.params)
+    run = jax.jit(lambda batch: predict(teacher, params, batch))
+    w, out = config.distill_weight, list(samples)
+    for group in batcher.groups(range(len(samples))):
+        energies, forces = (np.asarray(a, np.float64) for a in run(batcher.batch(group)))
+        start = 0
+        for g, i in enumerate(group):
+            n = samples[i].structure.n_atoms
+            out[i] = dataclasses.replace(samples[i], energy=(1 - w) * samples[i].energy + w * energies[g],
+                                         forces=(1 - w) * samples[i].forces + w * forces[start:start + n])
+            start += n
+    return out
 
 
 def write_checkpoint(path, state, best_params, progress: dict) -> None:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
+# model, on one core:  benchmarks/pruning_study.sh wide|prune|finetune NAME|errors|speed
+# Compute is counted in s/batch measured alone on one core (docs/pruning.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+NEMD=${NEMD:-.venv/bin/nemd}
+R=runs/pruning
+TRAIN=(data/water/train/*.extxyz)
+TEST=(data/water/test/T300_rho0.894_n64_s101.extxyz data/water/test/T300_rho0.997_n64_s102.extxyz)
+case "${1:-}" in
+  wide)  # the unpruned model: nemp-small x2 channels, l <= 2 (38,861 parameters)
+    $NEMD train configs/pruning/nemp-wide.toml ;;
+  prune)  # importance once (Taylor, 100 batches), then every pruned variant; zero-shot errors
+    W=$R/nemp-wide/model.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --method taylor --out $R/taylor.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --method weight-norm --out $R/weight-norm.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --method random --out $R/random.nemd
+    $NEMD prune $W "${TRAIN[@]}" --shape 4 1 --importance $R/taylor.json --out $R/taylor-4ch.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 33197 --mode channels --importance $R/taylor.json \
+      --out $R/taylor-channels.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 33197 --mode orders --importance $R/taylor.json \
+      --out $R/taylor-orders.nemd
+    for m in taylor weight-norm random taylor-4ch taylor-channels taylor-orders; do
+      $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl
+    done ;;
+  finetune)  # NAME: taylor, weight-norm, random, taylor-4ch, taylor-channels, taylor-orders
+    $NEMD train configs/pruning/finetune-$2.toml ;;
+  errors)  # test errors of every trained model of the study (and of nemp-water: from scratch)
+    $NEMD errors $R/nemp-wide/model.nemd "${TEST[@]}" --json $R/errors.jsonl
+    $NEMD errors nemp-water "${TEST[@]}" --json $R/errors.jsonl
+    for d in $R/*/; do
+      n=$(basename $d)
+      [ "$n" != nemp-wide ] && [ -f $d/model.nemd ] && $NEMD errors $d/model.nemd "${TEST[@]}" --json $R/errors.jsonl
+    done ;;
+  speed)  # energy + forces, 8640 atoms, one thread: pruned vs nemp-small (from scratch) vs unpruned
+    $PY benchmarks/model_benchmark.py --models nemp-water $R/taylor/model.nemd $R/nemp-wide/model.nemd \
+      --sizes 8640 --threads 1 --skin 1 --within-cutoff --out $R/speed.jsonl ;;
+  *) echo "usage: $0 wide|prune|finetune NAME|errors|speed" >&2; exit 2 ;;
+esac

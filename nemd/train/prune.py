@@ -1,0 +1,226 @@
+"""Structural pruning of NEMP by irreps blocks (Wang et al. 2026, ../shared/papers), with
+block importance from the energy-and-force loss (``nemd prune``).
+
+NEMP's features live in channel spaces of C channels (``nemp.block_gate_shapes``): the
+equivariant ones hold one irreps block per (order l, channel k), the invariant ones one
+channel per k. A block is kept or removed whole, so the pruned model is exactly
+equivariant. Pruning here is structural: the parameters of the kept channels and orders
+are sliced into a smaller ``NEMPConfig`` (fewer ``channels``, lower ``lmax_node``, the CG
+paths that remain), a normal model file; time and memory drop as for any model of that
+size. Every channel space keeps its own most important channels (the spaces are
+independent: channel mixings sit between them).
+
+Importance of a block: the first-order Taylor score |z dL/dz| of a gate z = 1 on it,
+accumulated over training batches (L: the training loss on energies and forces); the
+baselines rank channels by the norm of the weights that touch them, or at random.
+
+Removing blocks changes the number of entries of φ that its RMS normalisation averages
+over; the consumers of φ and the normalisation's ε are rescaled so that pruning blocks
+whose values are zero leaves the energies unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..models.nemp import NEMPConfig, NEMPModel, _cg_paths, block_gate_shapes
+from .loss import loss_and_sums
+
+METHODS = ("taylor", "weight-norm", "random")
+MODES = ("both", "channels", "orders")
+
+
+# ---- where every channel of every space sits in the parameters
+
+def _labels(cfg: NEMPConfig) -> dict:
+    """For every parameter, per axis: None (never pruned) or a list, one label per index:
+    None (kept), ``(space, l, k)`` (l None for invariants and central harmonics) or
+    ``("path", (l1, l2, l))``; and whether the axis consumes φ (rescaled by 1/γ)."""
+    c, p, la, t_max, r = cfg.channels, cfg.lmax_node + 1, cfg.lmax + 1, cfg.n_layers, cfg.n_radial
+    equi = lambda space: [(space, l, k) for l in range(p) for k in range(c)]  # noqa: E731
+    inv = lambda space: [(space, None, k) for k in range(c)]  # noqa: E731
+    heads = lambda space: [(space, l, k) for _ in range(3) for l in range(p) for k in range(c)]  # noqa: E731
+    keep = lambda n: [None] * n  # noqa: E731
+    labels = {
+        "pair_coefficients": [None, inv("e0a") + keep(r)],
+        "radial": (keep(2 * r), equi("pre") + inv("rho0") + inv("e0b")),
+        "heads_0": (inv("e0a") + inv("e0b"), heads("phi_0")),
+        "mix_0": [None, inv("pre"), inv("phi_0")],
+        "readout": (inv("rho0") + sum((inv(f"phi_{t}") for t in range(t_max + 1)), []), None),
+    }
+    for t in range(1, t_max + 1):
+        rows = inv("e0a") + inv("e0b") + sum((inv(f"phi_{s}") for s in range(t)), [])
+        msg = equi(f"msg_{t}") + [(f"msg_{t}", None, k) for _ in range(la) for k in range(c)]
+        labels[f"edge_{t}"] = (rows, msg + (heads(f"phi_{t}") if t < t_max else equi(f"phi_{t}")))
+        labels[f"virtual_mix_{t}"] = [None, inv(f"phi_{t - 1}"), inv(f"msg_{t}")]
+        labels[f"self_mix_{t}"] = [None, inv(f"phi_{t - 1}"), inv(f"phi_{t}")]
+        labels[f"product_mix_{t}"] = [None, inv(f"msg_{t}"), inv(f"phi_{t}")]
+        labels[f"path_weights_{t}"] = [None, [("path", q) for q in _cg_paths(cfg.lmax, cfg.lmax_node)[0]],
+                                       inv(f"msg_{t}")]
+    return labels
+
+
+#: Axes that consume φ (their φ labels are rescaled by 1/γ when φ loses entries).
+_CONSUMERS = {"readout": 0, **{f"edge_{t}": 0 for t in range(1, 64)},
+              **{f"{kind}_mix_{t}": 1 for kind in ("virtual", "self") for t in range(1, 64)}}
+
+
+def _leaves(params, cfg):
+    """(name, leaf key or None, array, axis labels) of every labelled parameter; an MLP's
+    first kernel carries the input labels, its last kernel and bias the output labels."""
+    for name, spec in _labels(cfg).items():
+        if isinstance(spec, tuple):  # an MLP: (input labels, output labels)
+            n = len([k for k in params[name] if k.startswith("kernel_")])
+            for i in range(n):
+                rows = spec[0] if i == 0 else None
+                cols = spec[1] if i == n - 1 else None
+                yield name, f"kernel_{i}", params[name][f"kernel_{i}"], [rows, cols]
+                yield name, f"bias_{i}", params[name][f"bias_{i}"], [cols]
+        else:
+            yield name, None, params[name], spec
+
+
+def _check(cfg: NEMPConfig):
+    if not cfg.shared_edge_networks or cfg.edge_inputs != "coefficients":
+        raise ValueError("pruning supports NEMP with shared edge networks and coefficient edge inputs (the presets)")
+
+
+# ---- importance
+
+def taylor_importance(model: NEMPModel, batches, energy_weight: float = 1.0, force_weight: float = 100.0) -> dict:
+    """Σ over ``batches`` of |z dL/dz| at z = 1 for a gate z on every block
+    (``block_gate_shapes``): L is the training loss on energies and forces."""
+    shapes = block_gate_shapes(model.config)
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), model.params)
+    n_kinds = len(model.species)
+
+    @jax.jit
+    def score(gates, batch):
+        loss = lambda g: loss_and_sums(dataclasses.replace(model, gates=g), params, batch,  # noqa: E731
+                                       energy_weight, force_weight, n_kinds)[0]
+        return jax.tree_util.tree_map(jnp.abs, jax.grad(loss)(gates))
+
+    ones = {k: jnp.ones(s, jnp.float32) for k, s in shapes.items()}
+    total = {k: np.zeros(s) for k, s in shapes.items()}
+    for batch in batches:
+        for k, v in score(ones, batch).items():
+            total[k] += np.asarray(v, np.float64)
+    return total
+
+
+def weight_norm_importance(model: NEMPModel) -> dict:
+    """Per channel of every space: the norm of all weights that touch it (a baseline),
+    spread evenly over the orders of equivariant spaces."""
+    cfg = model.config
+    _check(cfg)
+    sq = {k: np.zeros(cfg.channels) for k in block_gate_shapes(cfg)}
+    for _, _, array, axes in _leaves(model.params, cfg):
+        array = np.asarray(array)
+        for axis, labels in enumerate(axes):
+            for i, label in enumerate(labels or ()):
+                if label is not None and label[0] != "path":
+                    sq[label[0]][label[2]] += float(np.sum(np.take(array, i, axis=axis) ** 2))
+    return {k: np.broadcast_to(np.sqrt(v), s).copy() for (k, v), s in
+            zip(sq.items(), block_gate_shapes(cfg).values())}
+
+
+def random_importance(model: NEMPModel, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {k: rng.random(s) for k, s in block_gate_shapes(model.config).items()}
+
+
+def order_importance(scores: dict) -> np.ndarray:
+    """Importance of each order l: the sum over the equivariant blocks of that order."""
+    return np.sum([v for v in scores.values() if v.ndim == 2], axis=(0, 2))
+
+
+# ---- structural pruning
+
+def kept_channels(scores: dict, channels: int, lmax_node: int) -> dict:
+    """The ``channels`` most important channels of every space (sorted indices), scored
+    over the orders that remain (l <= ``lmax_node``)."""
+    out = {}
+    for space, s in scores.items():
+        per_channel = s[:lmax_node + 1].sum(axis=0) if s.ndim == 2 else s
+        out[space] = np.sort(np.argsort(-per_channel, kind="stable")[:channels])
+    return out
+
+
+def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
+    """``model`` sliced to the channels ``keep[space]`` (the same number in every space)
+    and node orders l <= ``lmax_node``: a smaller NEMP of its own config."""
+    cfg = model.config
+    _check(cfg)
+    sizes = {len(v) for v in keep.values()}
+    if len(sizes) != 1 or set(keep) != set(block_gate_shapes(cfg)):
+        raise ValueError(f"keep must give the same number of channels for each of {sorted(block_gate_shapes(cfg))}")
+    new_c = sizes.pop()
+    if not 1 <= new_c <= cfg.channels or not 0 <= lmax_node <= cfg.lmax_node:
+        raise ValueError(f"cannot prune {cfg.channels} channels, lmax_node {cfg.lmax_node} to {new_c}, {lmax_node}")
+    p_old, p_new = cfg.lmax_node + 1, lmax_node + 1
+    shrink = p_new**2 * new_c / (p_old**2 * cfg.channels)  # φ's RMS averages over fewer entries:
+    gamma = math.sqrt(shrink)  # φ grows by 1/γ, its consumers shrink by γ, ε grows by 1/shrink
+    new = dataclasses.replace(cfg, channels=new_c, lmax_node=lmax_node, rms_epsilon=cfg.rms_epsilon / shrink)
+    old_paths, new_paths = _cg_paths(cfg.lmax, cfg.lmax_node)[0], _cg_paths(cfg.lmax, lmax_node)[0]
+    count = lambda paths, l: sum(1 for q in paths if q[2] == l)  # noqa: E731
+    kept = {k: set(v.tolist()) for k, v in keep.items()}
+
+    def selected(label):
+        if label is None:
+            return True
+        if label[0] == "path":
+            return label[1][1] <= lmax_node and label[1][2] <= lmax_node
+        space, l, k = label
+        return k in kept[space] and (l is None or l <= lmax_node)
+
+    params = jax.tree_util.tree_map(np.asarray, dict(model.params))
+    for name, key, array, axes in _leaves(params, cfg):
+        out = np.array(array)
+        for axis, labels in enumerate(axes):
+            if labels is None:
+                continue
+            if _CONSUMERS.get(name) == axis and key in (None, "kernel_0"):
+                factor = np.array([1 / gamma if lab is not None and lab[0].startswith("phi_") else 1.0
+                                   for lab in labels])
+                out = out * np.expand_dims(factor, tuple(a for a in range(out.ndim) if a != axis))
+            if labels and labels[0] is not None and labels[0][0] == "path":  # paths into l: 1/sqrt(count) each
+                factor = np.array([math.sqrt(count(new_paths, q[2]) / count(old_paths, q[2]))
+                                   if selected(("path", q)) else 0.0 for _, q in labels])
+                out = out * np.expand_dims(factor, tuple(a for a in range(out.ndim) if a != axis))
+            out = np.take(out, [i for i, lab in enumerate(labels) if selected(lab)], axis=axis)
+        if key is None:
+            params[name] = out
+        else:
+            params[name] = {**params[name], key: out}
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    pruned = NEMPModel(new, params, None, model.block_atoms, model.store_edges)
+    reference = jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"]
+    assert jax.tree_util.tree_map(np.shape, reference) == jax.tree_util.tree_map(np.shape, params)
+    return pruned
+
+
+def parameter_count(config: NEMPConfig) -> int:
+    shapes = jax.eval_shape(NEMPModel(config, {}).make_module(2).init, *NEMPModel._init_args(0))["params"]
+    return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(shapes))
+
+
+def target_shape(config: NEMPConfig, target_params: int, mode: str = "both") -> tuple[int, int]:
+    """(channels, lmax_node) of the largest pruned config with at most ``target_params``
+    parameters; ``mode`` "channels" keeps lmax_node, "orders" keeps the channels."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    channels = [config.channels] if mode == "orders" else range(1, config.channels + 1)
+    orders = [config.lmax_node] if mode == "channels" else range(config.lmax_node + 1)
+    options = [(parameter_count(dataclasses.replace(config, channels=c, lmax_node=l)), c, l)
+               for c in channels for l in orders]
+    fitting = [o for o in options if o[0] <= target_params]
+    if not fitting:
+        smallest = min(options)[0]
+        raise ValueError(f"no {mode} pruning of this model has <= {target_params} parameters (smallest: {smallest})")
+    _, c, l = max(fitting)
+    return c, l

@@ -1,0 +1,124 @@
+"""Structural irreps-block pruning of NEMP (nemd.train.prune) on a tiny model."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from nemd.io import water_box
+from nemd.models import load
+from nemd.models.evaluate import energy_and_forces
+from nemd.models.nemp import NEMPConfig, NEMPModel, block_gate_shapes
+from nemd.train import Batcher, Sample
+from nemd.train import prune as pr
+
+TINY = NEMPConfig(species=("H", "O"), cutoff=3.5, channels=4, n_radial=4, lmax=2, lmax_node=2, n_layers=2,
+                  pair_features=8, edge_hidden=8, edge_layers=1, readout_hidden=8, avg_neighbors=16.0)
+
+
+def water(seed=0, n=8):
+    s = water_box(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    return dataclasses.replace(s, positions=s.positions + rng.normal(scale=0.1, size=s.positions.shape))
+
+
+def with_dead_blocks(model, channel=3, order=2):
+    """``model`` with channel ``channel`` of every space and order ``order`` of every
+    equivariant space made zero by zeroing what produces them (not what consumes them)."""
+    cfg, p, c = model.config, model.config.lmax_node + 1, model.config.channels
+    params = jax.tree_util.tree_map(np.array, dict(model.params))
+    radial = params["radial"]["kernel_1"].reshape(-1, p + 2, c)
+    radial[:, :, channel] = 0  # pre, rho0, e0b
+    radial[:, order] = 0  # layer-0 features of that order
+    params["radial"]["bias_1"][:] = 0
+    params["pair_coefficients"][:, channel] = 0  # e0a
+    params["mix_0"][:, :, channel] = 0
+    for t in range(1, cfg.n_layers + 1):
+        params[f"self_mix_{t}"][:, :, channel] = 0
+        params[f"product_mix_{t}"][:, :, channel] = 0
+        params[f"path_weights_{t}"][:, :, channel] = 0
+        into = [i for i, q in enumerate(pr._cg_paths(cfg.lmax, cfg.lmax_node)[0]) if q[2] == order]
+        params[f"path_weights_{t}"][:, into] = 0
+    return dataclasses.replace(model, params=params)
+
+
+@pytest.fixture(scope="module")
+def dead():
+    return with_dead_blocks(NEMPModel.init(TINY, seed=4))
+
+
+@pytest.fixture(scope="module")
+def batches(dead):
+    reference = NEMPModel.init(TINY, seed=9)
+    samples = []
+    for seed in range(4):
+        s = water(seed)
+        e, f = energy_and_forces(reference, s)
+        samples.append(Sample(s, e, f, f"t{seed}"))
+    return list(Batcher(dead, samples, 2, 16).epoch(0))
+
+
+def test_taylor_importance_is_zero_exactly_for_dead_blocks(dead, batches):
+    scores = pr.taylor_importance(dead, batches)
+    assert set(scores) == set(block_gate_shapes(TINY))
+    for space, s in scores.items():
+        assert np.all(s[..., 3] == 0), space
+        if s.ndim == 2:
+            assert np.all(s[2] == 0), space
+        assert np.all(s[:2, :3] > 0 if s.ndim == 2 else s[:3] > 0), space  # the live blocks matter
+    assert pr.order_importance(scores)[2] == 0
+    keep = pr.kept_channels(scores, 3, 1)
+    assert all(list(v) == [0, 1, 2] for v in keep.values())
+
+
+@pytest.mark.parametrize("channels, lmax_node", [(3, 1), pytest.param(3, 2, marks=pytest.mark.slow),
+                                                 pytest.param(4, 1, marks=pytest.mark.slow)])
+def test_pruning_dead_blocks_keeps_energies_and_forces(dead, channels, lmax_node):
+    keep = {space: np.arange(channels) for space in block_gate_shapes(TINY)}
+    small = pr.prune(dead, keep, lmax_node)
+    shrink = (lmax_node + 1) ** 2 * channels / (9 * 4)
+    assert small.config == dataclasses.replace(TINY, channels=channels, lmax_node=lmax_node,
+                                               rms_epsilon=TINY.rms_epsilon / shrink)
+    assert small.n_parameters == pr.parameter_count(small.config) < dead.n_parameters
+    s = water(7, 12)
+    e0, f0 = energy_and_forces(dead, s)
+    e1, f1 = energy_and_forces(small, s)
+    assert e1 == pytest.approx(e0, rel=1e-12)
+    np.testing.assert_allclose(f1, f0, atol=1e-11 * np.abs(f0).max())
+    live = NEMPModel.init(TINY, seed=4)  # pruning live blocks does change the model
+    assert energy_and_forces(pr.prune(live, keep, lmax_node), s)[0] != pytest.approx(energy_and_forces(live, s)[0])
+
+
+def test_pruned_model_is_equivariant_and_round_trips(dead, tmp_path):
+    scores = pr.random_importance(dead, seed=1)
+    small = pr.prune(NEMPModel.init(TINY, seed=5), pr.kept_channels(scores, 2, 1), 1)
+    s = water(3)
+    e, f = energy_and_forces(small, s)
+    for reflect in (False, True):
+        q = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0] * (-1 if reflect else 1)
+        e2, f2 = energy_and_forces(small, dataclasses.replace(s, positions=s.positions @ q.T, cell=s.cell @ q.T))
+        assert e2 == pytest.approx(e, rel=1e-10)
+        np.testing.assert_allclose(f2, f @ q.T, atol=1e-9 * np.abs(f).max())
+    order = np.random.default_rng(0).permutation(s.n_atoms)
+    e3, f3 = energy_and_forces(small, dataclasses.replace(s, positions=s.positions[order], numbers=s.numbers[order]))
+    assert e3 == pytest.approx(e, rel=1e-10)
+    np.testing.assert_allclose(f3, f[order], atol=1e-9 * np.abs(f).max())
+    again = load(str(small.save(tmp_path / "pruned.nemd")))
+    assert again.config == small.config and energy_and_forces(again, s)[0] == e
+
+
+def test_weight_norm_and_targets():
+    model = NEMPModel.init(TINY, seed=4)
+    norms = pr.weight_norm_importance(with_dead_blocks(model, channel=1))
+    full = pr.weight_norm_importance(model)
+    assert all(np.all(norms[k][..., 1] < full[k][..., 1]) for k in norms)
+    n = model.n_parameters
+    assert pr.target_shape(TINY, n) == (4, 2)
+    c, l = pr.target_shape(TINY, n - 1)
+    assert pr.parameter_count(dataclasses.replace(TINY, channels=c, lmax_node=l)) <= n - 1
+    assert pr.target_shape(TINY, n - 1, "orders")[0] == 4 and pr.target_shape(TINY, n - 1, "channels")[1] == 2
+    with pytest.raises(ValueError, match="no channels pruning"):
+        pr.target_shape(TINY, 10, "channels")
+    with pytest.raises(ValueError, match="same number of channels"):
+        pr.prune(model, {"pre": np.arange(2)}, 2)
