@@ -74,7 +74,8 @@ def worker(name: str, n_atoms: int, dtype: str, repeats: int, skin: float = 0.0,
         times.append(time.perf_counter() - t0)
     t = float(np.median(times))
     return dict(model=name, atoms=s.n_atoms, time=t, us_per_atom=1e6 * t / s.n_atoms,
-                compile=compile_s, peak_mb=max(0.0, peak_rss_mb() - baseline), rss_mb=peak_rss_mb())
+                compile=compile_s, peak_mb=max(0.0, peak_rss_mb() - baseline), rss_mb=peak_rss_mb(),
+                parameters=getattr(model, "n_parameters", None))
 
 
 def main() -> None:

@@ -39,7 +39,8 @@ def table(errors: list[dict], speed: list[dict], atoms: int, data_contains: str)
         if s["atoms"] != atoms:
             continue
         rows.append(dict(model=s["model"], us_per_atom=s["us_per_atom"], kb_per_atom=1000 * s["peak_mb"] / atoms,
-                         threads=s["threads"], force_rmse=force_rmse(errors, s["model"], data_contains)))
+                         threads=s["threads"], parameters=s.get("parameters"),
+                         force_rmse=force_rmse(errors, s["model"], data_contains)))
     if not rows:
         raise SystemExit(f"no speed records at {atoms} atoms")
     return rows
@@ -51,9 +52,11 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
-    for ax, key, label in ((axes[0], "us_per_atom", "energy + forces, µs/atom"),
-                           (axes[1], "kb_per_atom", "peak memory, KB/atom")):
+    panels = [("us_per_atom", "energy + forces, µs/atom"), ("kb_per_atom", "peak memory, KB/atom")]
+    if all(r.get("parameters") for r in rows):
+        panels.append(("parameters", "parameters"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), sharey=True)
+    for ax, (key, label) in zip(axes, panels):
         for r in rows:
             if r["force_rmse"] is None:
                 ax.axvline(r[key], color="grey", ls="--")
@@ -79,10 +82,11 @@ def main(argv=None) -> int:
     p.add_argument("--plot", type=Path, default=None)
     args = p.parse_args(argv)
     rows = table(read_jsonl(args.errors), read_jsonl(args.speed), args.atoms, args.data)
-    print(f"{'model':<22} {'force RMSE meV/Å':>16} {'µs/atom':>8} {'KB/atom':>8} threads")
+    print(f"{'model':<32} {'force RMSE meV/Å':>16} {'µs/atom':>8} {'KB/atom':>8} {'params':>7} threads")
     for r in rows:
         rmse = "(teacher)" if r["force_rmse"] is None else f"{r['force_rmse']:.1f}"
-        print(f"{r['model']:<22} {rmse:>16} {r['us_per_atom']:>8.1f} {r['kb_per_atom']:>8.1f} {r['threads']}")
+        print(f"{r['model']:<32} {rmse:>16} {r['us_per_atom']:>8.1f} {r['kb_per_atom']:>8.1f} "
+              f"{r.get('parameters') or '':>7} {r['threads']}")
     if args.plot:
         plot(rows, args.plot, f"water, {args.atoms} atoms, {rows[0]['threads']} CPU threads; errors on {args.data}")
         print(f"plot: {args.plot}")

@@ -31,7 +31,7 @@ case "${1:-}" in
     $NEMD errors $R/nemp-wide/model.nemd "${TEST[@]}" --json $R/errors.jsonl
     $NEMD errors nemp-water "${TEST[@]}" --json $R/errors.jsonl
     for d in $R/*/; do
-      n=$(basename $d)
+      d=${d%/}; n=$(basename $d)
       [ "$n" != nemp-wide ] && [ -f $d/model.nemd ] && $NEMD errors $d/model.nemd "${TEST[@]}" --json $R/errors.jsonl
     done ;;
   speed)  # energy + forces, 8640 atoms, one thread: pruned vs nemp-small (from scratch) vs unpruned

@@ -122,3 +122,28 @@ def test_weight_norm_and_targets():
         pr.target_shape(TINY, 10, "channels")
     with pytest.raises(ValueError, match="same number of channels"):
         pr.prune(model, {"pre": np.arange(2)}, 2)
+
+
+def test_prune_command(tmp_path, capsys):
+    import json
+
+    from nemd.cli import main
+    from nemd.train import write_extxyz
+
+    model = NEMPModel.init(TINY, seed=4)
+    model.save(tmp_path / "big.nemd")
+    s = water(1)
+    write_extxyz([Sample(s, -1.0, np.zeros((s.n_atoms, 3)))], tmp_path / "d.extxyz")
+    args = [str(tmp_path / "big.nemd"), str(tmp_path / "d.extxyz"), "--method", "weight-norm"]
+    assert main(["prune", *args, "--target-params", str(model.n_parameters - 1), "--out",
+                 str(tmp_path / "small.nemd")]) == 0
+    report = json.loads((tmp_path / "small.json").read_text())
+    small = load(str(tmp_path / "small.nemd"))
+    assert report["pruned_parameters"] == small.n_parameters < model.n_parameters
+    assert "parameters" in capsys.readouterr().out
+    assert main(["prune", *args, "--shape", "2", "1", "--importance", str(tmp_path / "small.json"), "--out",
+                 str(tmp_path / "two.nemd")]) == 0
+    assert load(str(tmp_path / "two.nemd")).config.channels == 2
+    assert main(["prune", "lennard-jones", str(tmp_path / "d.extxyz"), "--shape", "2", "1", "--out",
+                 str(tmp_path / "x.nemd")]) == 2
+    assert "prunes NEMP models" in capsys.readouterr().err and not (tmp_path / "x.nemd").exists()
