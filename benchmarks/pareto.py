@@ -79,9 +79,11 @@ def main(argv=None) -> int:
     p.add_argument("speed", type=Path, help="JSONL of `model_benchmark.py --out`")
     p.add_argument("--atoms", type=int, default=8640, help="the size whose speed and memory are plotted")
     p.add_argument("--data", default="test/", help="error records whose data path contains this (default test/)")
+    p.add_argument("--models", nargs="+", default=None, help="only these speed records (default: all)")
     p.add_argument("--plot", type=Path, default=None)
     args = p.parse_args(argv)
-    rows = table(read_jsonl(args.errors), read_jsonl(args.speed), args.atoms, args.data)
+    speed = [s for s in read_jsonl(args.speed) if args.models is None or s["model"] in args.models]
+    rows = table(read_jsonl(args.errors), speed, args.atoms, args.data)
     print(f"{'model':<32} {'force RMSE meV/Å':>16} {'µs/atom':>8} {'KB/atom':>8} {'params':>7} threads")
     for r in rows:
         rmse = "(teacher)" if r["force_rmse"] is None else f"{r['force_rmse']:.1f}"
