@@ -8,7 +8,8 @@ import dataclasses
 
 import pytest
 
-from nemd.models.nemp import PRESETS, NEMPConfig, NEMPModel, _cg_paths
+from nemd.models.clebsch_gordan import cg_paths
+from nemd.models.nemp import PRESETS, NEMPConfig, NEMPModel
 
 
 def expected_parameter_count(cfg: NEMPConfig) -> int:
@@ -18,7 +19,7 @@ def expected_parameter_count(cfg: NEMPConfig) -> int:
     n_l, n_la, t = cfg.lmax_node + 1, cfg.lmax + 1, cfg.n_layers
     dense = lambda i, o: i * o + o  # noqa: E731
     mlp = lambda i, *widths: sum(dense(a, b) for a, b in zip((i,) + widths[:-1], widths))  # noqa: E731
-    n_paths = len(_cg_paths(cfg.lmax, cfg.lmax_node)[0])
+    n_paths = len(cg_paths(cfg.lmax, cfg.lmax_node)[0])
     width0 = 2 * c if cfg.edge_inputs == "coefficients" else p + nr
     total = mlp(2 * s, p, p) + dense(p, nr) + p * (nr + c)  # pair embedding, frequencies, coefficients
     total += mlp(2 * nr, *hidden, c * (n_l + 2)) + s * c * c  # layer-0 edge network, mixing
@@ -54,7 +55,7 @@ def test_preset_parameter_counts(name):
 
 
 def test_parity_preserving_paths_only():
-    paths, cg = _cg_paths(2, 2)
+    paths, cg = cg_paths(2, 2)
     assert all((a + b + c) % 2 == 0 and abs(a - b) <= c <= a + b for a, b, c in paths)
     assert (1, 1, 1) not in paths and (0, 0, 0) in paths and len(paths) == 11
     assert cg.shape == (11, 9, 9, 9)

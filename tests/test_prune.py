@@ -9,9 +9,10 @@ import pytest
 from nemd.io import water_box
 from nemd.models import load
 from nemd.models.evaluate import energy_and_forces
-from nemd.models.nemp import NEMPConfig, NEMPModel, block_gate_shapes
+from nemd.models.nemp import NEMPConfig, NEMPModel
 from nemd.train import Batcher, Sample
 from nemd.train import prune as pr
+from nemd.train.prune import block_gate_shapes
 
 TINY = NEMPConfig(species=("H", "O"), cutoff=3.5, channels=4, n_radial=4, lmax=2, lmax_node=2, n_layers=2,
                   pair_features=8, edge_hidden=8, edge_layers=1, readout_hidden=8, avg_neighbors=16.0)
@@ -38,7 +39,7 @@ def with_dead_blocks(model, channel=3, order=2):
         params[f"self_mix_{t}"][:, :, channel] = 0
         params[f"product_mix_{t}"][:, :, channel] = 0
         params[f"path_weights_{t}"][:, :, channel] = 0
-        into = [i for i, q in enumerate(pr._cg_paths(cfg.lmax, cfg.lmax_node)[0]) if q[2] == order]
+        into = [i for i, q in enumerate(pr.cg_paths(cfg.lmax, cfg.lmax_node)[0]) if q[2] == order]
         params[f"path_weights_{t}"][:, into] = 0
     return dataclasses.replace(model, params=params)
 

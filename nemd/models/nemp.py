@@ -41,7 +41,6 @@ import dataclasses
 import math
 from typing import ClassVar
 
-import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -49,6 +48,7 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from .blocks import in_blocks, padded, per_atom
+from .clebsch_gordan import cg_paths, cg_product
 from .flax_model import GraphModel
 from .graph import polynomial_envelope, safe_norm, spherical_harmonics, unit_vectors
 from .layers import MLPWeights, first_layer, mlp
@@ -79,9 +79,7 @@ class NEMPConfig:
     #: One network per layer t >= 1 for its coefficients and the next heads (False: two,
     #: as the authors; sharing the hidden layer halves most of the edge work).
     shared_edge_networks: bool = True
-    #: ε of φ's RMS normalisation (pruning scales it with the entries φ loses, so that
-    #: removing blocks of zeros leaves the energies exactly unchanged).
-    rms_epsilon: float = 1e-6
+    rms_epsilon: float = 1e-6  # ε of φ's RMS normalisation (pruning rescales it: nemd.train.prune)
 
     def __post_init__(self):
         if self.lmax_node > self.lmax:
@@ -125,35 +123,6 @@ def _l_of_component(lmax: int) -> np.ndarray:
     return np.concatenate([np.full(2 * l + 1, l) for l in range(lmax + 1)])
 
 
-def _cg_paths(lmax: int, lmax_node: int):
-    """Parity-preserving paths (l1 <= lmax, l2 <= lmax_node -> l <= lmax_node) and one
-    tensor ``(paths, (lmax+1)^2, (lmax_node+1)^2, (lmax_node+1)^2)`` holding their CG
-    coefficients (scaled so that each output component has unit variance per path)."""
-    paths = [(l1, l2, l) for l1 in range(lmax + 1) for l2 in range(lmax_node + 1)
-             for l in range(abs(l1 - l2), min(l1 + l2, lmax_node) + 1) if (l1 + l2 + l) % 2 == 0]
-    a, b = (lmax + 1) ** 2, (lmax_node + 1) ** 2
-    cg = np.zeros((len(paths), a, b, b))
-    for p, (l1, l2, l) in enumerate(paths):
-        cg[p, l1 * l1:(l1 + 1) ** 2, l2 * l2:(l2 + 1) ** 2, l * l:(l + 1) ** 2] = \
-            np.asarray(e3nn.clebsch_gordan(l1, l2, l)) * math.sqrt(2 * l + 1)
-    return paths, cg
-
-
-def _cg_product(central, virtual, weights, lmax: int, lmax_node: int):
-    """Σ_paths w_path C (central_l1 ⊗ virtual_l2)_l per channel, block by block (the dense
-    CG tensor is mostly zeros). ``weights`` (N, paths, C); returns (N, (lmax_node+1)^2, C)
-    and the number of paths into each output l."""
-    paths, cg = _cg_paths(lmax, lmax_node)
-    out = [0.0] * (lmax_node + 1)
-    for p, (l1, l2, l) in enumerate(paths):
-        block = cg[p, l1 * l1:(l1 + 1) ** 2, l2 * l2:(l2 + 1) ** 2, l * l:(l + 1) ** 2]
-        out[l] = out[l] + jnp.einsum("nac,nbc,abd->ndc", central[:, l1 * l1:(l1 + 1) ** 2],
-                                     virtual[:, l2 * l2:(l2 + 1) ** 2], jnp.asarray(block, central.dtype)) \
-            * weights[:, p, None, :]
-    counts = np.bincount([l for _, _, l in paths], minlength=lmax_node + 1)
-    return jnp.concatenate(out, axis=1), counts
-
-
 class NEMP(nn.Module):
     """Atomic energies (eV) of atoms with kinds ``kinds`` (indices into config.species)
     from the edges of a ``BlockedGraph`` (arrays (blocks, capacity)) of ``block_atoms``
@@ -186,9 +155,9 @@ class NEMP(nn.Module):
             mix_0=self.param("mix_0", nn.initializers.normal(c**-0.5), (nk, c, c)),
             mixes=[[self.param(f"{kind}_mix_{t}", nn.initializers.normal(c**-0.5), (nk, c, c))
                     for kind in ("virtual", "self", "product")] for t in range(1, cfg.n_layers + 1)],
-            paths=[self.param(f"path_weights_{t}", nn.initializers.normal(len(_cg_paths(cfg.lmax, cfg.lmax_node)[0])
+            paths=[self.param(f"path_weights_{t}", nn.initializers.normal(len(cg_paths(cfg.lmax, cfg.lmax_node)[0])
                                                                            ** -0.5),
-                              (nk, len(_cg_paths(cfg.lmax, cfg.lmax_node)[0]), c)) for t in range(1, cfg.n_layers + 1)],
+                              (nk, len(cg_paths(cfg.lmax, cfg.lmax_node)[0]), c)) for t in range(1, cfg.n_layers + 1)],
             readout=MLPWeights(((cfg.n_layers + 2) * c, cfg.readout_hidden, cfg.readout_hidden, 1), name="readout")(),
             scale=self.param("element_scale", nn.initializers.ones, (nk,)),
             shift=self.param("element_energy", nn.initializers.zeros, (nk,)),
@@ -211,25 +180,12 @@ class NEMP(nn.Module):
                 MLPWeights((width, *hidden, heads), name=f"heads_{t}")()]
 
 
-def block_gate_shapes(cfg: NEMPConfig) -> dict:
-    """The blocks ``atomic_energies`` can gate, each a channel space (C channels) of
-    the network: equivariant ones (l, channel) per order l <= lmax_node, invariant ones
-    (channel). ``pre``: layer-0 node features before mixing (eq. 5); ``rho0``: layer-0
-    node invariants; ``e0a``/``e0b``: the two layer-0 edge-state pieces; ``phi_t``: the
-    node features φ after layer t (t = 0..T); ``msg_t``: the CG product of layer t (its
-    channels are those of the central and virtual nodes)."""
-    p, c = cfg.lmax_node + 1, cfg.channels
-    return {"pre": (p, c), "rho0": (c,), "e0a": (c,), "e0b": (c,),
-            **{f"phi_{t}": (p, c) for t in range(cfg.n_layers + 1)},
-            **{f"msg_{t}": (p, c) for t in range(1, cfg.n_layers + 1)}}
-
-
 def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, store_edges: bool = True,
                     gates: dict | None = None):
     """NEMP atomic energies (eV) from weights ``w`` on the blocked edges ``edges``
     (``vectors`` Å, ``mask``, ``senders``, ``receivers``: (blocks, capacity)) of atoms of
-    ``kinds`` (N,), ``block_atoms`` per block. ``gates``: multipliers of the blocks of
-    ``block_gate_shapes`` (all ones: the same energies), for block importance."""
+    ``kinds`` (N,), ``block_atoms`` per block. ``gates``: multipliers of irreps blocks
+    (``nemd.train.prune.block_gate_shapes``; all ones: the same energies)."""
     n, nk, c, p = kinds.shape[0], len(cfg.species), cfg.channels, cfg.lmax_node + 1
     vectors = edges["vectors"]
     n_blocks = vectors.shape[0]
@@ -241,11 +197,10 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     pair_table = jax.nn.silu(mlp(w["pair"], pair_onehot))  # (nk^2, P) per (Z_i, Z_j), eq. 1
     freq_table = pair_table @ w["frequencies"][0] + w["frequencies"][1]  # eq. 2-3
     coefficient_table = pair_table @ w["pair_coefficients"]  # (nk^2, n_radial + C)
-    lc_gate = np.asarray(_l_of_component(cfg.lmax_node))
     if gates is not None:
         coefficient_table = coefficient_table * jnp.concatenate([gates["e0a"], jnp.ones(cfg.n_radial, dtype)])
         layer0_gate = jnp.concatenate([gates["pre"], gates["rho0"][None], gates["e0b"][None]])
-    block_gate = (lambda x, key: x) if gates is None else (lambda x, key: x * gates[key][lc_gate])
+    block_gate = (lambda x, key: x) if gates is None else (lambda x, key: x * gates[key][lc_node])
     per_block = dict(edges, start=jnp.arange(n_blocks, dtype=jnp.int32) * block_atoms)
 
     def geometry(blk):
@@ -375,7 +330,7 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
         out = in_blocks(block, per_block)
         stored = out.get("edge")
         nodes = {key: per_atom(value, n) for key, value in out.items() if key != "edge"}
-        product, paths_into = _cg_product(nodes["central"], nodes["virtual"], w["paths"][t - 1][kinds],
+        product, paths_into = cg_product(nodes["central"], nodes["virtual"], w["paths"][t - 1][kinds],
                                           cfg.lmax, cfg.lmax_node)
         scale = jnp.asarray(np.repeat(paths_into, 2 * np.arange(p) + 1) ** -0.5, dtype)
         product = block_gate(product * scale[None, :, None] / (norm * norm)[:, None, None], f"msg_{t}")

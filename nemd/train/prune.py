@@ -1,7 +1,7 @@
 """Structural pruning of NEMP by irreps blocks (Wang et al. 2026, ../shared/papers), with
 block importance from the energy-and-force loss (``nemd prune``).
 
-NEMP's features live in channel spaces of C channels (``nemp.block_gate_shapes``): the
+NEMP's features live in channel spaces of C channels (``block_gate_shapes``): the
 equivariant ones hold one irreps block per (order l, channel k), the invariant ones one
 channel per k. A block is kept or removed whole, so the pruned model is exactly
 equivariant. Pruning here is structural: the parameters of the kept channels and orders
@@ -28,11 +28,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models.nemp import NEMPConfig, NEMPModel, _cg_paths, block_gate_shapes
+from ..models.clebsch_gordan import cg_paths
+from ..models.nemp import NEMPConfig, NEMPModel
 from .loss import loss_and_sums
 
 METHODS = ("taylor", "weight-norm", "random")
 MODES = ("both", "channels", "orders")
+
+
+def block_gate_shapes(cfg: NEMPConfig) -> dict:
+    """The blocks ``atomic_energies`` can gate, each a channel space (C channels) of
+    the network: equivariant ones (l, channel) per order l <= lmax_node, invariant ones
+    (channel). ``pre``: layer-0 node features before mixing (eq. 5); ``rho0``: layer-0
+    node invariants; ``e0a``/``e0b``: the two layer-0 edge-state pieces; ``phi_t``: the
+    node features φ after layer t (t = 0..T); ``msg_t``: the CG product of layer t (its
+    channels are those of the central and virtual nodes)."""
+    p, c = cfg.lmax_node + 1, cfg.channels
+    return {"pre": (p, c), "rho0": (c,), "e0a": (c,), "e0b": (c,),
+            **{f"phi_{t}": (p, c) for t in range(cfg.n_layers + 1)},
+            **{f"msg_{t}": (p, c) for t in range(1, cfg.n_layers + 1)}}
 
 
 # ---- where every channel of every space sits in the parameters
@@ -60,7 +74,7 @@ def _labels(cfg: NEMPConfig) -> dict:
         labels[f"virtual_mix_{t}"] = [None, inv(f"phi_{t - 1}"), inv(f"msg_{t}")]
         labels[f"self_mix_{t}"] = [None, inv(f"phi_{t - 1}"), inv(f"phi_{t}")]
         labels[f"product_mix_{t}"] = [None, inv(f"msg_{t}"), inv(f"phi_{t}")]
-        labels[f"path_weights_{t}"] = [None, [("path", q) for q in _cg_paths(cfg.lmax, cfg.lmax_node)[0]],
+        labels[f"path_weights_{t}"] = [None, [("path", q) for q in cg_paths(cfg.lmax, cfg.lmax_node)[0]],
                                        inv(f"msg_{t}")]
     return labels
 
@@ -166,7 +180,7 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
     shrink = p_new**2 * new_c / (p_old**2 * cfg.channels)  # φ's RMS averages over fewer entries:
     gamma = math.sqrt(shrink)  # φ grows by 1/γ, its consumers shrink by γ, ε grows by 1/shrink
     new = dataclasses.replace(cfg, channels=new_c, lmax_node=lmax_node, rms_epsilon=cfg.rms_epsilon / shrink)
-    old_paths, new_paths = _cg_paths(cfg.lmax, cfg.lmax_node)[0], _cg_paths(cfg.lmax, lmax_node)[0]
+    old_paths, new_paths = cg_paths(cfg.lmax, cfg.lmax_node)[0], cg_paths(cfg.lmax, lmax_node)[0]
     count = lambda paths, l: sum(1 for q in paths if q[2] == l)  # noqa: E731
     kept = {k: set(v.tolist()) for k, v in keep.items()}
 

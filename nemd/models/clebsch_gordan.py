@@ -1,0 +1,40 @@
+"""NEMP's node tensor product: the channel-wise Clebsch–Gordan product of the central
+and virtual node features (Zhang & Guo 2026, eq. 11), block by block over the paths
+(l1, l2 -> l) that preserve parity. Features are (atoms, (l+1)^2, channels), e3nn order."""
+
+from __future__ import annotations
+
+import math
+
+import e3nn_jax as e3nn
+import jax.numpy as jnp
+import numpy as np
+
+
+def cg_paths(lmax: int, lmax_node: int):
+    """Parity-preserving paths (l1 <= lmax, l2 <= lmax_node -> l <= lmax_node) and one
+    tensor ``(paths, (lmax+1)^2, (lmax_node+1)^2, (lmax_node+1)^2)`` holding their CG
+    coefficients (scaled so that each output component has unit variance per path)."""
+    paths = [(l1, l2, l) for l1 in range(lmax + 1) for l2 in range(lmax_node + 1)
+             for l in range(abs(l1 - l2), min(l1 + l2, lmax_node) + 1) if (l1 + l2 + l) % 2 == 0]
+    a, b = (lmax + 1) ** 2, (lmax_node + 1) ** 2
+    cg = np.zeros((len(paths), a, b, b))
+    for p, (l1, l2, l) in enumerate(paths):
+        cg[p, l1 * l1:(l1 + 1) ** 2, l2 * l2:(l2 + 1) ** 2, l * l:(l + 1) ** 2] = \
+            np.asarray(e3nn.clebsch_gordan(l1, l2, l)) * math.sqrt(2 * l + 1)
+    return paths, cg
+
+
+def cg_product(central, virtual, weights, lmax: int, lmax_node: int):
+    """Σ_paths w_path C (central_l1 ⊗ virtual_l2)_l per channel, block by block (the dense
+    CG tensor is mostly zeros). ``weights`` (N, paths, C); returns (N, (lmax_node+1)^2, C)
+    and the number of paths into each output l."""
+    paths, cg = cg_paths(lmax, lmax_node)
+    out = [0.0] * (lmax_node + 1)
+    for p, (l1, l2, l) in enumerate(paths):
+        block = cg[p, l1 * l1:(l1 + 1) ** 2, l2 * l2:(l2 + 1) ** 2, l * l:(l + 1) ** 2]
+        out[l] = out[l] + jnp.einsum("nac,nbc,abd->ndc", central[:, l1 * l1:(l1 + 1) ** 2],
+                                     virtual[:, l2 * l2:(l2 + 1) ** 2], jnp.asarray(block, central.dtype)) \
+            * weights[:, p, None, :]
+    counts = np.bincount([l for _, _, l in paths], minlength=lmax_node + 1)
+    return jnp.concatenate(out, axis=1), counts
