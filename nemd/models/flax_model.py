@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import __version__
 from .blocks import BlockedGraph, block_capacity_of, blocked_graph, default_block_atoms
-from .params_io import load_params, save_params
+from .params_io import load_params, same_shapes, save_params
 from .potential import Potential
 
 
@@ -176,8 +176,6 @@ class GraphModel(Potential):
         if preset is not None and preset != model.preset:
             raise ValueError(f"{params_path} holds preset {model.preset!r}, not {preset!r}")
         reference = jax.eval_shape(model.make_module(2).init, *cls._init_args(0))["params"]
-        if jax.tree_util.tree_structure(reference) != jax.tree_util.tree_structure(params) or any(
-                np.shape(a) != np.shape(b) for a, b in zip(jax.tree_util.tree_leaves(reference),
-                                                           jax.tree_util.tree_leaves(params))):
+        if not same_shapes(reference, params):
             raise ValueError(f"{params_path}: parameters do not match the stored configuration")
         return model

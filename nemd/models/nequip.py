@@ -125,16 +125,14 @@ class JaxMDNequIP(Potential):
         """A model written by ``save`` (checked against the shapes its config gives)."""
         from ml_collections import ConfigDict
 
-        from .params_io import load_params
+        from .params_io import load_params, same_shapes
 
         metadata, params = load_params(path)
         if metadata.get("model") != cls.name:
             raise ValueError(f"{path} holds a {metadata.get('model')!r} model, not {cls.name!r}")
         model = cls(ConfigDict(metadata["config"]), tuple(metadata["species"]), {})
         reference = jax.eval_shape(model._initial_params, jax.random.PRNGKey(0))
-        if jax.tree_util.tree_structure(reference) != jax.tree_util.tree_structure(params) or any(
-                np.shape(a) != np.shape(b) for a, b in zip(jax.tree_util.tree_leaves(reference),
-                                                           jax.tree_util.tree_leaves(params))):
+        if not same_shapes(reference, params):
             raise ValueError(f"{path}: parameters do not match the stored configuration")
         return dataclasses.replace(model, params=jax.tree_util.tree_map(jnp.asarray, params))
 

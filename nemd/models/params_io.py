@@ -29,6 +29,14 @@ def save_params(path, metadata: dict, params) -> Path:
     return path
 
 
+def same_shapes(reference, params) -> bool:
+    """Whether ``params`` has the tree structure and array shapes of ``reference`` (e.g.
+    ``jax.eval_shape`` of a model's initialiser)."""
+    return jax.tree_util.tree_structure(reference) == jax.tree_util.tree_structure(params) and all(
+        np.shape(a) == np.shape(b) for a, b in zip(jax.tree_util.tree_leaves(reference),
+                                                   jax.tree_util.tree_leaves(params)))
+
+
 def load_params(path) -> tuple[dict, dict]:
     """``(metadata, params)`` from a file written by ``save_params``."""
     path = Path(path)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..models.clebsch_gordan import cg_paths
 from ..models.nemp import NEMPConfig, NEMPModel
+from ..models.params_io import same_shapes
 from .loss import loss_and_sums
 
 METHODS = ("taylor", "weight-norm", "random")
@@ -79,9 +80,12 @@ def _labels(cfg: NEMPConfig) -> dict:
     return labels
 
 
-#: Axes that consume φ (their φ labels are rescaled by 1/γ when φ loses entries).
-_CONSUMERS = {"readout": 0, **{f"edge_{t}": 0 for t in range(1, 64)},
-              **{f"{kind}_mix_{t}": 1 for kind in ("virtual", "self") for t in range(1, 64)}}
+def _consumer_axis(name: str) -> int | None:
+    """The axis of parameter ``name`` that consumes φ (its φ entries are rescaled by 1/γ
+    when φ loses entries): the inputs of the readout and edge networks, the mixings' rows."""
+    if name == "readout" or name.startswith("edge_"):
+        return 0
+    return 1 if name.startswith(("virtual_mix_", "self_mix_")) else None
 
 
 def _leaves(params, cfg):
@@ -129,7 +133,7 @@ def taylor_importance(model: NEMPModel, batches, energy_weight: float = 1.0, for
 
 def weight_norm_importance(model: NEMPModel) -> dict:
     """Per channel of every space: the norm of all weights that touch it (a baseline),
-    spread evenly over the orders of equivariant spaces."""
+    the same for every order of an equivariant space."""
     cfg = model.config
     _check(cfg)
     sq = {k: np.zeros(cfg.channels) for k in block_gate_shapes(cfg)}
@@ -192,13 +196,14 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
         space, l, k = label
         return k in kept[space] and (l is None or l <= lmax_node)
 
-    params = jax.tree_util.tree_map(np.asarray, dict(model.params))
-    for name, key, array, axes in _leaves(params, cfg):
+    source = jax.tree_util.tree_map(np.asarray, dict(model.params))
+    params = dict(source)
+    for name, key, array, axes in _leaves(source, cfg):
         out = np.array(array)
         for axis, labels in enumerate(axes):
             if labels is None:
                 continue
-            if _CONSUMERS.get(name) == axis and key in (None, "kernel_0"):
+            if _consumer_axis(name) == axis and key in (None, "kernel_0"):
                 factor = np.array([1 / gamma if lab is not None and lab[0].startswith("phi_") else 1.0
                                    for lab in labels])
                 out = out * np.expand_dims(factor, tuple(a for a in range(out.ndim) if a != axis))
@@ -213,8 +218,7 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
             params[name] = {**params[name], key: out}
     params = jax.tree_util.tree_map(jnp.asarray, params)
     pruned = NEMPModel(new, params, None, model.block_atoms, model.store_edges)
-    reference = jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"]
-    assert jax.tree_util.tree_map(np.shape, reference) == jax.tree_util.tree_map(np.shape, params)
+    assert same_shapes(jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"], params)
     return pruned
 
 
