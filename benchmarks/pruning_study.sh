@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
-# model, on one core:  benchmarks/pruning_study.sh wide|prune|finetune NAME|errors|speed
+# model, on one core:  benchmarks/pruning_study.sh wide|prune|water|facet|finetune NAME|errors|speed
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,17 +25,25 @@ case "${1:-}" in
     for m in taylor weight-norm random taylor-4ch taylor-channels taylor-orders; do
       $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl
     done ;;
-  finetune)  # NAME: taylor, weight-norm, random, taylor-4ch, taylor-channels, taylor-orders
+  water)  # the fully trained nemp-water as the big model: Taylor and random blocks to 4 channels, l <= 1
+    $NEMD prune nemp-water "${TRAIN[@]}" --shape 4 1 --method taylor --out $R/water-taylor-4ch.nemd
+    $NEMD prune nemp-water "${TRAIN[@]}" --shape 4 1 --method random --out $R/water-random-4ch.nemd
+    for m in water-taylor-4ch water-random-4ch; do $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
+  facet)  # facet-water (trained) to about half its parameters, channels only: Taylor, weight norm, random
+    for m in taylor weight-norm random; do
+      $NEMD prune facet-water "${TRAIN[@]}" --target-params 7704 --mode channels --method $m --out $R/facet-$m-half.nemd
+      $NEMD errors $R/facet-$m-half.nemd "${TEST[@]}" --json $R/zero-shot.jsonl
+    done ;;
+  finetune)  # NAME: a configs/pruning/finetune-NAME.toml (taylor, weight-norm, random, taylor-4ch, ...)
     $NEMD train configs/pruning/finetune-$2.toml ;;
-  errors)  # test errors of every trained model of the study (and of nemp-water: from scratch)
-    $NEMD errors $R/nemp-wide/model.nemd "${TEST[@]}" --json $R/errors.jsonl
-    $NEMD errors nemp-water "${TEST[@]}" --json $R/errors.jsonl
-    for d in $R/*/; do
-      d=${d%/}; n=$(basename $d)
-      [ "$n" != nemp-wide ] && [ -f $d/model.nemd ] && $NEMD errors $d/model.nemd "${TEST[@]}" --json $R/errors.jsonl
+  train)  # NAME: any configs/pruning/NAME.toml (water-taylor-4ch, scratch-4ch-10, facet-taylor-half, ...)
+    $NEMD train configs/pruning/$2.toml ;;
+  errors)  # test errors of every trained model of the study (and of the shipped nemp-water, facet-water)
+    for m in nemp-water facet-water $R/*/model.nemd; do
+      if [ -f "$m" ] || [ "${m#$R}" = "$m" ]; then $NEMD errors $m "${TEST[@]}" --json $R/errors.jsonl; fi
     done ;;
   speed)  # energy + forces, 8640 atoms, one thread: pruned vs nemp-small (from scratch) vs unpruned
     $PY benchmarks/model_benchmark.py --models nemp-water $R/taylor/model.nemd $R/nemp-wide/model.nemd \
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --out $R/speed.jsonl ;;
-  *) echo "usage: $0 wide|prune|finetune NAME|errors|speed" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|facet|finetune NAME|train NAME|errors|speed" >&2; exit 2 ;;
 esac

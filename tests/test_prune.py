@@ -91,22 +91,29 @@ def test_pruning_dead_blocks_keeps_energies_and_forces(dead, channels, lmax_node
     assert energy_and_forces(pr.prune(live, keep, lmax_node), s)[0] != pytest.approx(energy_and_forces(live, s)[0])
 
 
+def check_symmetries_and_round_trip(model, tmp_path, rotation_rtol=1e-10, permutation_rtol=1e-10):
+    """Energy invariant and forces equivariant under a rotation and a rotation with a
+    reflection (to ``rotation_rtol``) and a permutation of the atoms; the same energy after
+    ``save``/``load``. Shared with test_prune_facet."""
+    s = water(3)
+    e, f = energy_and_forces(model, s)
+    for reflect in (False, True):
+        q = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0] * (-1 if reflect else 1)
+        e2, f2 = energy_and_forces(model, dataclasses.replace(s, positions=s.positions @ q.T, cell=s.cell @ q.T))
+        assert e2 == pytest.approx(e, rel=rotation_rtol)
+        np.testing.assert_allclose(f2, f @ q.T, atol=10 * rotation_rtol * np.abs(f).max())
+    order = np.random.default_rng(0).permutation(s.n_atoms)
+    e3, f3 = energy_and_forces(model, dataclasses.replace(s, positions=s.positions[order], numbers=s.numbers[order]))
+    assert e3 == pytest.approx(e, rel=permutation_rtol)
+    np.testing.assert_allclose(f3, f[order], atol=10 * permutation_rtol * np.abs(f).max())
+    again = load(str(model.save(tmp_path / "pruned.nemd")))
+    assert again.config == model.config and energy_and_forces(again, s)[0] == e
+
+
 def test_pruned_model_is_equivariant_and_round_trips(dead, tmp_path):
     scores = pr.random_importance(dead, seed=1)
     small = pr.prune(NEMPModel.init(TINY, seed=5), pr.kept_channels(scores, 2, 1), 1)
-    s = water(3)
-    e, f = energy_and_forces(small, s)
-    for reflect in (False, True):
-        q = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0] * (-1 if reflect else 1)
-        e2, f2 = energy_and_forces(small, dataclasses.replace(s, positions=s.positions @ q.T, cell=s.cell @ q.T))
-        assert e2 == pytest.approx(e, rel=1e-10)
-        np.testing.assert_allclose(f2, f @ q.T, atol=1e-9 * np.abs(f).max())
-    order = np.random.default_rng(0).permutation(s.n_atoms)
-    e3, f3 = energy_and_forces(small, dataclasses.replace(s, positions=s.positions[order], numbers=s.numbers[order]))
-    assert e3 == pytest.approx(e, rel=1e-10)
-    np.testing.assert_allclose(f3, f[order], atol=1e-9 * np.abs(f).max())
-    again = load(str(small.save(tmp_path / "pruned.nemd")))
-    assert again.config == small.config and energy_and_forces(again, s)[0] == e
+    check_symmetries_and_round_trip(small, tmp_path)
 
 
 def test_weight_norm_and_targets():
@@ -147,4 +154,4 @@ def test_prune_command(tmp_path, capsys):
     assert load(str(tmp_path / "two.nemd")).config.channels == 2
     assert main(["prune", "lennard-jones", str(tmp_path / "d.extxyz"), "--shape", "2", "1", "--out",
                  str(tmp_path / "x.nemd")]) == 2
-    assert "prunes NEMP models" in capsys.readouterr().err and not (tmp_path / "x.nemd").exists()
+    assert "prunes NEMP and Facet models" in capsys.readouterr().err and not (tmp_path / "x.nemd").exists()

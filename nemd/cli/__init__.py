@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="NVT MD of any structure ASE reads (`nemd run structure.xyz --help`)")
     sub.add_parser("train", help="train a model on labelled structures (`nemd train config.toml`)")
     sub.add_parser("errors", help="errors of a trained model against labelled data (`nemd errors --help`)")
-    sub.add_parser("prune", help="prune a NEMP model by irreps blocks (`nemd prune --help`)")
+    sub.add_parser("prune", help="prune a NEMP or Facet model by irreps blocks (`nemd prune --help`)")
     sub.add_parser("distill", help="teacher-labelled water data made with the BPNN (`nemd distill --help`)")
     args = parser.parse_args(argv)
     if args.command == "info":

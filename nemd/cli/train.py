@@ -1,5 +1,5 @@
 """``nemd train config.toml``: train a model; ``nemd distill``: make teacher-labelled data;
-``nemd errors``: test errors; ``nemd prune``: prune a NEMP model by irreps blocks.
+``nemd errors``: test errors; ``nemd prune``: prune a NEMP or Facet model by irreps blocks.
 
     nemd distill --out data/water                # BPNN RPBE-D3 water over 12 states + 2 test states
     nemd distill --shard 0/2 & nemd distill --shard 1/2   # the same data made by two processes
@@ -120,13 +120,15 @@ def errors_main(argv) -> int:
 
 def prune_main(argv) -> int:
     parser = argparse.ArgumentParser(
-        prog="nemd prune", description="prune a NEMP model by irreps blocks (channels per order l) to a smaller "
-        "NEMP config; fine-tune the result with `nemd train` (init_from, distill_from)")
-    parser.add_argument("model", help="a saved NEMP model (*.nemd) or a registered trained one (e.g. nemp-water)")
+        prog="nemd prune", description="prune a NEMP or Facet model by irreps blocks (channels per order l) to a "
+        "smaller config of its kind; fine-tune the result with `nemd train` (init_from, distill_from)")
+    parser.add_argument("model", help="a saved NEMP or Facet model (*.nemd) or a registered trained one "
+                        "(e.g. nemp-water, facet-water)")
     parser.add_argument("data", nargs="+", type=Path, help="labelled training files the importance is measured on")
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument("--target-params", type=int, help="the largest pruned config with at most this many parameters")
-    size.add_argument("--shape", type=int, nargs=2, metavar=("CHANNELS", "LMAX_NODE"), help="the pruned config")
+    size.add_argument("--shape", nargs=2, metavar=("A", "B"), help="the pruned config: NEMP: CHANNELS LMAX_NODE; "
+                      "Facet: HIDDEN_IRREPS MIXER_CHANNELS (e.g. '16x0e + 8x1o' 8)")
     parser.add_argument("--mode", default="both", choices=["both", "channels", "orders"],
                         help="with --target-params: prune channels and orders, channels only or orders only")
     parser.add_argument("--method", default="taylor", choices=["taylor", "weight-norm", "random"],
@@ -145,17 +147,20 @@ def prune_main(argv) -> int:
     from tqdm import tqdm
 
     from ..models import load
+    from ..models.facet import FacetModel
     from ..models.nemp import NEMPModel
     from ..train import Batcher
     from ..train import prune as pr
+    from ..train import prune_facet as pf
     from ..train.data import read_samples
 
     try:
         model = load(args.model)
-        if not isinstance(model, NEMPModel):
-            raise ValueError(f"{args.model} is a {type(model).__name__}; nemd prunes NEMP models")
-        channels, lmax_node = (tuple(args.shape) if args.shape else
-                               pr.target_shape(model.config, args.target_params, args.mode))
+        if not isinstance(model, (NEMPModel, FacetModel)):
+            raise ValueError(f"{args.model} is a {type(model).__name__}; nemd prunes NEMP and Facet models")
+        facet = isinstance(model, FacetModel)
+        method = pf if facet else pr
+        shape = _prune_shape(model, args, pf if facet else pr)
         t0 = time.perf_counter()
         if args.importance is not None:
             earlier = json.loads(args.importance.read_text())
@@ -167,28 +172,49 @@ def prune_main(argv) -> int:
             samples = [s for path in args.data for s in read_samples(path)]
             batches = Batcher(model, samples, 2, 64).epoch(args.seed)
             n = min(args.batches, len(samples) // 2 or 1)
-            scores = pr.taylor_importance(model, tqdm((next(batches) for _ in range(n)), total=n, unit="batch",
-                                                      desc="importance"))
+            scores = method.taylor_importance(model, tqdm((next(batches) for _ in range(n)), total=n, unit="batch",
+                                                          desc="importance"))
         elif args.method == "weight-norm":
-            scores = pr.weight_norm_importance(model)
+            scores = method.weight_norm_importance(model)
         else:
-            scores = pr.random_importance(model, args.seed)
-        keep = pr.kept_channels(scores, channels, lmax_node)
-        pruned = pr.prune(model, keep, lmax_node)
+            scores = method.random_importance(model, args.seed)
+        if facet:
+            keep = pf.kept_units(scores, model.config, *shape)
+            pruned = pf.prune(model, keep)
+            sizes = dict(hidden=[model.config.hidden, pruned.config.hidden],
+                         mixer_channels=[model.config.mixer_channels, pruned.config.mixer_channels])
+        else:
+            keep = pr.kept_channels(scores, *shape)
+            pruned = pr.prune(model, keep, shape[1])
+            sizes = dict(channels=[model.config.channels, shape[0]], lmax_node=[model.config.lmax_node, shape[1]])
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pruned.save(args.out)
     report = dict(model=args.model, method=args.method, mode=args.mode, seed=args.seed, seconds=time.perf_counter() - t0,
-                  parameters=model.n_parameters, pruned_parameters=pruned.n_parameters,
-                  channels=[model.config.channels, channels], lmax_node=[model.config.lmax_node, lmax_node],
-                  order_importance=pr.order_importance(scores).tolist(),
+                  parameters=model.n_parameters, pruned_parameters=pruned.n_parameters, **sizes,
+                  order_importance=method.order_importance(scores).tolist(),
                   kept={k: v.tolist() for k, v in keep.items()}, importance={k: v.tolist() for k, v in scores.items()})
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print("importance per order l: " + ", ".join(f"l={l} {v:.3g}" for l, v in enumerate(report["order_importance"])))
-    print(f"{model.n_parameters} -> {pruned.n_parameters} parameters (channels {model.config.channels} -> {channels}, "
-          f"lmax_node {model.config.lmax_node} -> {lmax_node}); {args.out}")
+    print(f"{model.n_parameters} -> {pruned.n_parameters} parameters ("
+          + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in sizes.items()) + f"); {args.out}")
     return 0
+
+
+def _prune_shape(model, args, method) -> tuple:
+    """The pruned shape: NEMP (channels, lmax_node); Facet ({l: channels}, mixer channels)."""
+    if args.target_params is not None:
+        return method.target_shape(model.config, args.target_params, args.mode)
+    a, b = args.shape
+    try:
+        if method.__name__.endswith("prune_facet"):
+            import e3nn_jax as e3nn
+
+            return {ir.l: mul for mul, ir in e3nn.Irreps(a).simplify()}, int(b)
+        return int(a), int(b)
+    except ValueError as exc:
+        raise ValueError(f"--shape {a} {b}: {exc}") from None
 
 
 def main(command: str, argv) -> int:

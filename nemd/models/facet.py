@@ -29,7 +29,6 @@ blocks of atoms (``nemd.models.blocks.BlockedGraph``). Lengths Å, energies eV.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import ClassVar
 
@@ -39,9 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .blocks import in_blocks, map_atoms, per_atom
+from .blocks import in_blocks, per_atom
 from .flax_model import GraphModel
 from .graph import flat_envelope, polynomial_envelope, safe_norm, sinc_basis, unit_vectors
+from .s2_mixer import S2MLPMixer, from_grid, grid_matrices, s2_irreps, to_grid  # noqa: F401 (re-exported)
 
 ENVELOPES = ("flat", "polynomial")
 
@@ -70,6 +70,9 @@ class FacetConfig:
     layer_scale_init: float = 0.0  # 0 as in the paper: every block starts as the identity
     envelope: str = "flat"  # "flat": 1 below 0.8 r_max (authors); "polynomial": p = envelope_power
     envelope_power: int = 6
+    # Layer norms' epsilon per order l of the hidden irreps (empty: 1e-6 each); pruning
+    # raises it where the norm averages over fewer channels (nemd.train.prune_facet).
+    norm_epsilon: tuple[float, ...] = ()
 
     def __post_init__(self):
         if not 0 < self.r_max < self.cutoff:
@@ -79,6 +82,8 @@ class FacetConfig:
         if self.envelope not in ENVELOPES:
             raise ValueError(f"envelope must be one of {ENVELOPES}, got {self.envelope!r}")
         irreps = e3nn.Irreps(self.hidden)
+        if self.norm_epsilon and len(self.norm_epsilon) != irreps.lmax + 1:
+            raise ValueError(f"norm_epsilon needs one value per order l <= {irreps.lmax}, got {self.norm_epsilon}")
         if any(ir.p != (-1) ** ir.l for _, ir in irreps) or irreps.lmax > self.lmax:
             raise ValueError(f"hidden irreps {self.hidden} must have parity (-1)^l and l <= lmax")
 
@@ -108,70 +113,6 @@ def average_degree_table(structures, radii, *, backend: str = "auto") -> tuple:
     return tuple(out)
 
 
-def s2_irreps(lmax: int) -> e3nn.Irreps:
-    """One irrep of each l with the parity of spherical harmonics: a function on S2."""
-    return e3nn.Irreps.spherical_harmonics(lmax)
-
-
-def to_grid(x: e3nn.IrrepsArray, grid) -> jax.Array:
-    """(..., C, (lmax+1)^2) coefficients -> (..., C, beta, alpha) values on the sphere."""
-    return e3nn.to_s2grid(x, *grid, quadrature="gausslegendre", p_val=1, p_arg=-1).grid_values
-
-
-def from_grid(values: jax.Array, lmax: int, grid) -> e3nn.IrrepsArray:
-    """Inverse of ``to_grid`` for band-limited signals (Gauss–Legendre quadrature)."""
-    signal = e3nn.SphericalSignal(values, quadrature="gausslegendre", p_val=1, p_arg=-1)
-    return e3nn.from_s2grid(signal, s2_irreps(lmax))
-
-
-@functools.lru_cache(maxsize=None)
-def grid_matrices(lmax: int, grid) -> tuple[np.ndarray, np.ndarray]:
-    """``to_grid`` and ``from_grid`` as matrices: ``((points, (lmax+1)^2), ((lmax+1)^2,
-    points))`` (both linear; built once from e3nn on unit inputs, eagerly even when
-    called while tracing)."""
-    size = (lmax + 1) ** 2
-    with jax.ensure_compile_time_eval():
-        forward = np.asarray(to_grid(e3nn.IrrepsArray(s2_irreps(lmax), np.eye(size)), tuple(grid)))
-        forward = forward.reshape(size, -1)
-        points = forward.shape[1]
-        inverse = np.asarray(from_grid(np.eye(points).reshape(points, *grid), lmax, tuple(grid)).array)
-    return forward.T, inverse.T
-
-
-class S2MLPMixer(nn.Module):
-    """Equivariant nonlinearity: irreps -> spherical grid -> MLP per point (per head) -> irreps.
-
-    Input ``(N, C, (lmax+1)^2)`` coefficients of C functions on the sphere; the MLP mixes
-    the channels of one head at every grid point (same weights at every point, hence
-    rotation equivariant up to the grid's quadrature error). The grid transforms are two
-    small matrices applied with the channels last.
-    """
-
-    lmax: int
-    heads: int
-    hidden: int
-    grid: tuple[int, int]
-    block_atoms: int = 0  # atoms per block (the grid values are large: a block at a time)
-
-    @nn.compact
-    def __call__(self, x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
-        c = x.shape[1]
-        forward, inverse = (jnp.asarray(m, x.dtype) for m in grid_matrices(self.lmax, self.grid))
-        per_head = c // self.heads
-        w1 = self.param("w1", nn.initializers.normal(per_head**-0.5), (self.heads, per_head, self.hidden))
-        w2 = self.param("w2", nn.initializers.normal(self.hidden**-0.5), (self.heads, self.hidden, per_head))
-        w1, w2 = w1.astype(x.dtype), w2.astype(x.dtype)
-
-        def mix(coefficients):  # (B, C, (lmax+1)^2)
-            values = jnp.einsum("pl,ncl->npc", forward, coefficients)  # (B, points, C)
-            values = values.reshape(*values.shape[:2], self.heads, per_head)
-            hidden = jax.nn.silu(jnp.einsum("nphc,hcd->nphd", values, w1))
-            out = jnp.einsum("nphd,hdc->nphc", hidden, w2).reshape(*values.shape[:2], c)
-            return jnp.einsum("lp,npc->ncl", inverse, out)
-
-        return e3nn.IrrepsArray(s2_irreps(self.lmax), map_atoms(mix, x.array, self.block_atoms))
-
-
 def scale_irreps(x: e3nn.IrrepsArray, weights: jax.Array) -> e3nn.IrrepsArray:
     """Multiply each irrep (all its 2l+1 components) by its own weight ``(..., num_irreps)``,
     by broadcasting over the components (a repeat would be a gather, its transpose a scatter)."""
@@ -189,20 +130,22 @@ def match_irreps(x: e3nn.IrrepsArray, irreps: e3nn.Irreps) -> e3nn.IrrepsArray:
     return e3nn.from_chunks(irreps, [have.get((mul, ir)) for mul, ir in irreps], x.shape[:-1], x.dtype)
 
 
-def equivariant_layer_norm(x: e3nn.IrrepsArray, eps: float = 1e-6) -> e3nn.IrrepsArray:
+def equivariant_layer_norm(x: e3nn.IrrepsArray, eps: tuple[float, ...] = ()) -> e3nn.IrrepsArray:
     """Scalars: zero mean, unit variance over channels. Each l > 0: divide by the RMS
-    norm of its irreps (rotation invariant), so every kind of irrep averages 1."""
+    norm of its irreps (rotation invariant), so every kind of irrep averages 1. ``eps``:
+    the epsilon per order l (empty: 1e-6 each)."""
     chunks = []
     for (mul, ir), chunk in zip(x.irreps, x.chunks):
+        eps_l = eps[ir.l] if eps else 1e-6
         if chunk is None:
             chunks.append(None)
             continue
         if ir.l == 0:
             centred = chunk - jnp.mean(chunk, axis=-2, keepdims=True)
-            chunks.append(centred * jax.lax.rsqrt(jnp.mean(centred**2, axis=(-2, -1), keepdims=True) + eps))
+            chunks.append(centred * jax.lax.rsqrt(jnp.mean(centred**2, axis=(-2, -1), keepdims=True) + eps_l))
         else:
             mean_square = jnp.mean(jnp.sum(chunk**2, axis=-1), axis=-1)[..., None, None] / ir.dim
-            chunks.append(chunk * jax.lax.rsqrt(mean_square + eps))
+            chunks.append(chunk * jax.lax.rsqrt(mean_square + eps_l))
     return e3nn.from_chunks(x.irreps, chunks, x.shape[:-1], x.dtype)
 
 
@@ -210,10 +153,11 @@ class ScaledResidual(nn.Module):
     """``x + layer_scale * LN(update)``, layer scale per irrep channel (starts at zero)."""
 
     init_scale: float
+    epsilon: tuple[float, ...] = ()
 
     @nn.compact
     def __call__(self, x: e3nn.IrrepsArray, update: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
-        update = equivariant_layer_norm(update)
+        update = equivariant_layer_norm(update, self.epsilon)
         scale = self.param("layer_scale", nn.initializers.constant(self.init_scale), (update.irreps.num_irreps,))
         update = scale_irreps(update, scale.astype(update.dtype))
         return update + match_irreps(x, update.irreps)
@@ -296,13 +240,13 @@ class Facet(nn.Module):
             irreps_out = scalars if last else hidden
             update = Interaction(str(irreps_out), cfg.n_basis, cfg.lmax, self.block_atoms,
                                  name=f"interaction_{b}")(h, edges, per_block, norm)
-            h = ScaledResidual(cfg.layer_scale_init, name=f"residual_{b}a")(h, update)
+            h = ScaledResidual(cfg.layer_scale_init, cfg.norm_epsilon, name=f"residual_{b}a")(h, update)
             if last:  # scalars only: a plain two-layer MLP
                 update = e3nn.flax.MultiLayerPerceptron([scalars.dim, scalars.dim], jax.nn.silu,
                                                         output_activation=False, name="scalar_mlp")(h)
             else:  # recomputed in the backward pass: its node activations are large
                 update = nn.remat(SelfInteraction)(cfg, 16 * self.block_atoms, name=f"self_interaction_{b}")(h)
-            h = ScaledResidual(cfg.layer_scale_init, name=f"residual_{b}b")(h, update)
+            h = ScaledResidual(cfg.layer_scale_init, cfg.norm_epsilon, name=f"residual_{b}b")(h, update)
 
         energy = nn.Dense(1, name="head")(h.array)[:, 0]
         scale = self.param("species_scale", nn.initializers.ones, (n_kinds,))
@@ -325,7 +269,8 @@ class SelfInteraction(nn.Module):
         cfg = self.config
         m = cfg.mixer_channels
         sphere = s2_irreps(cfg.lmax)
-        mixed = e3nn.flax.Linear(m * sphere, name="mixer_in")(h)  # m copies of each l
+        # m copies of each l (forced: zeros for an l that h lacks, e.g. after pruning an order)
+        mixed = e3nn.flax.Linear(m * sphere, force_irreps_out=True, name="mixer_in")(h)
         coeffs = mixed.mul_to_axis(m)  # (N, m, (lmax+1)^2): m functions on the sphere
         out = S2MLPMixer(cfg.lmax, cfg.mixer_heads, cfg.mixer_hidden, cfg.grid, self.block_atoms, name="mixer")(coeffs)
         out = out.axis_to_mul()  # (N, m x each l)

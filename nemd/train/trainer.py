@@ -58,8 +58,8 @@ class TrainConfig:
     energy_weight_late: float = 1000.0  # from late_fraction of the epochs on
     late_fraction: float = 0.75
     patience: int = 30  # epochs without a better validation loss before stopping
-    init_from: str = ""  # a saved model (e.g. pruned): start from its config and weights, not the preset
-    distill_from: str = ""  # a saved model whose energies and forces blend into the training labels
+    init_from: str = ""  # a saved model (e.g. pruned) or a shipped one: start from its config and weights
+    distill_from: str = ""  # a saved or shipped model whose energies and forces blend into the labels
     distill_weight: float = 0.5  # the blend: (1 - w) x labels + w x that model (w = 1: its predictions only)
 
     def __post_init__(self):
@@ -91,8 +91,10 @@ class TrainConfig:
         base = path.parent
         for key in ("data", "valid"):  # paths relative to the configuration file
             values[key] = tuple(str(base / p) for p in values.get(key, ()))
-        for key in ("init_from", "distill_from"):
-            if values.get(key):
+        from ..models.registry import MODELS
+
+        for key in ("init_from", "distill_from"):  # a file relative to the configuration, or a shipped model
+            if values.get(key) and values[key] not in MODELS:
                 values[key] = str(base / values[key])
         values["out"] = str(base / values.get("out", cls.out))
         return cls(**values)
