@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -192,3 +193,14 @@ def test_distill_is_deterministic_and_shards_give_the_same_files(water_dir, tmp_
     assert train[-1].energy == pytest.approx(energy, abs=1e-6)  # float64 teacher labels
     np.testing.assert_allclose(train[-1].forces, forces, atol=1e-6)
     assert len(read_samples(tmp_path / "one" / "test" / f"{recipe.test[0].name}.extxyz")) == 1
+
+
+def test_config_paths_are_relative_to_the_file_and_shipped_names_stay_names(tmp_path):
+    from nemd.train.trainer import TrainConfig
+
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "c.toml"
+    path.write_text('init_from = "../big.nemd"\ndistill_from = "nemp-water"\ndata = ["d.extxyz"]\n')
+    config = TrainConfig.from_toml(path)
+    assert Path(config.init_from) == tmp_path / "sub" / ".." / "big.nemd"
+    assert config.distill_from == "nemp-water" and Path(config.data[0]) == tmp_path / "sub" / "d.extxyz"

@@ -160,7 +160,7 @@ def prune_main(argv) -> int:
             raise ValueError(f"{args.model} is a {type(model).__name__}; nemd prunes NEMP and Facet models")
         facet = isinstance(model, FacetModel)
         method = pf if facet else pr
-        shape = _prune_shape(model, args, pf if facet else pr)
+        shape = _prune_shape(model, args, method, facet)
         t0 = time.perf_counter()
         if args.importance is not None:
             earlier = json.loads(args.importance.read_text())
@@ -202,13 +202,13 @@ def prune_main(argv) -> int:
     return 0
 
 
-def _prune_shape(model, args, method) -> tuple:
+def _prune_shape(model, args, method, facet: bool) -> tuple:
     """The pruned shape: NEMP (channels, lmax_node); Facet ({l: channels}, mixer channels)."""
     if args.target_params is not None:
         return method.target_shape(model.config, args.target_params, args.mode)
     a, b = args.shape
     try:
-        if method.__name__.endswith("prune_facet"):
+        if facet:
             import e3nn_jax as e3nn
 
             return {ir.l: mul for mul, ir in e3nn.Irreps(a).simplify()}, int(b)

@@ -167,7 +167,7 @@ def _rows(array, spec, axis):
     return np.moveaxis(array, axis, 0)
 
 
-def _unrows(rows, spec, axis, shape):
+def _unrows(rows, spec, axis):
     if "heads" in spec:
         a = rows.reshape(spec["heads"], -1, rows.shape[-1])
         return a if spec["path"][-1] == "w1" else np.swapaxes(a, 1, 2)
@@ -274,6 +274,7 @@ def prune(model: FacetModel, keep: dict) -> FacetModel:
     new = pruned_config(cfg, hidden_new, mixers.pop())
     old_n = orders(cfg)
     kept = {k: set(np.asarray(v).tolist()) for k, v in keep.items()}
+
     def selected(labels):  # a message (3 entries) goes with its order l too
         return [i for i, lab in enumerate(labels) if lab[1] in kept[lab[0]] and (len(lab) == 2 or lab[2] in hidden_new)]
 
@@ -285,8 +286,7 @@ def prune(model: FacetModel, keep: dict) -> FacetModel:
             f = fan.setdefault(spec["fan_in"], [0, 0])
             f[0] += len(rows)
             f[1] += len(selected(rows))
-    params = jax.tree_util.tree_map(np.asarray, model.params)
-    params = jax.tree_util.tree_map(np.array, params)
+    params = jax.tree_util.tree_map(np.array, model.params)  # a copy: paths are popped below
     for spec in specs:
         array = np.asarray(_get(params, spec["path"]), np.float64)
         if spec.get("fan_in") and fan[spec["fan_in"]][1] == 0:  # no input left: the path goes
@@ -301,7 +301,7 @@ def prune(model: FacetModel, keep: dict) -> FacetModel:
         for axis, labels in enumerate(spec["axes"]):
             if labels is not None:
                 rows = _rows(array, spec, axis)[selected(labels)]
-                array = _unrows(rows, spec, axis, array.shape)
+                array = _unrows(rows, spec, axis)
         if 0 in array.shape:  # an order that is gone entirely
             _get(params, spec["path"][:-1]).pop(spec["path"][-1])
             continue
