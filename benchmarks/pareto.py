@@ -46,6 +46,12 @@ def table(errors: list[dict], speed: list[dict], atoms: int, data_contains: str)
     return rows
 
 
+def short_name(model: str) -> str:
+    """A short name: a training run's directory for its runs/<name>/model.nemd."""
+    path = Path(model)
+    return path.parent.name if path.name == "model.nemd" else model
+
+
 def plot(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -60,11 +66,12 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         for r in rows:
             if r["force_rmse"] is None:
                 ax.axvline(r[key], color="grey", ls="--")
-                ax.text(r[key], 0.98, f" {r['model']}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+                ax.text(r[key], 0.98, f" {short_name(r['model'])}", transform=ax.get_xaxis_transform(), va="top",
+                        fontsize=8)
             else:
                 ax.plot(r[key], r["force_rmse"], "o")
-                ax.annotate(r["model"], (r[key], r["force_rmse"]), textcoords="offset points", xytext=(4, 4),
-                            fontsize=8)
+                ax.annotate(short_name(r["model"]), (r[key], r["force_rmse"]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)
         ax.set_xlabel(label)
         ax.set_xscale("log")
     axes[0].set_ylabel("force RMSE vs teacher, meV/Å")

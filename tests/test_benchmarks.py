@@ -78,3 +78,4 @@ def test_pareto_weights_errors_by_frames(tmp_path):
     assert rows["a"]["kb_per_atom"] == pytest.approx(100.0) and rows["bpnn"]["force_rmse"] is None
     pareto.plot(list(rows.values()), tmp_path / "p.png", "test")
     assert (tmp_path / "p.png").stat().st_size > 0
+    assert pareto.short_name("runs/pruning/small/model.nemd") == "small" and pareto.short_name("bpnn") == "bpnn"

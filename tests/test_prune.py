@@ -132,6 +132,25 @@ def test_weight_norm_and_targets():
         pr.prune(model, {"pre": np.arange(2)}, 2)
 
 
+def test_target_shape_by_importance():
+    """With scores, the fitting shape that keeps the most importance: fewer channels up to
+    l = 2 when l = 2 matters, more channels up to l = 1 when it does not."""
+    shapes = block_gate_shapes(TINY)
+
+    def by_order(weights):
+        per_order = np.asarray(weights, float)[:, None]
+        return {k: np.ones(s) * (per_order if len(s) == 2 else 1.0) for k, s in shapes.items()}
+
+    ones = by_order([1, 1, 1])
+    n_equi = sum(len(s) == 2 for s in shapes.values())
+    assert pr.kept_importance(ones, pr.kept_channels(ones, 2, 1), 1) == 2 * (2 * n_equi + len(shapes) - n_equi)
+    budget = pr.parameter_count(dataclasses.replace(TINY, lmax_node=1))
+    assert pr.target_shape(TINY, budget) == (4, 1)
+    assert pr.target_shape(TINY, budget, scores=by_order([1, 1, 0])) == (4, 1)
+    c, l = pr.target_shape(TINY, budget, scores=by_order([1, 1, 100]))
+    assert l == 2 and c < 4 and pr.parameter_count(dataclasses.replace(TINY, channels=c)) <= budget
+
+
 def test_prune_command(tmp_path, capsys):
     import json
 
@@ -152,6 +171,12 @@ def test_prune_command(tmp_path, capsys):
     assert main(["prune", *args, "--shape", "2", "1", "--importance", str(tmp_path / "small.json"), "--out",
                  str(tmp_path / "two.nemd")]) == 0
     assert load(str(tmp_path / "two.nemd")).config.channels == 2
+    assert main(["prune", *args, "--target-params", str(model.n_parameters - 1), "--shape-by", "importance",
+                 "--out", str(tmp_path / "chosen.nemd")]) == 0
+    assert json.loads((tmp_path / "chosen.json").read_text())["shape_by"] == "importance"
+    assert main(["prune", *args, "--shape", "2", "1", "--shape-by", "importance", "--out",
+                 str(tmp_path / "y.nemd")]) == 2
+    assert "--target-params" in capsys.readouterr().err and not (tmp_path / "y.nemd").exists()
     assert main(["prune", "lennard-jones", str(tmp_path / "d.extxyz"), "--shape", "2", "1", "--out",
                  str(tmp_path / "x.nemd")]) == 2
     assert "prunes NEMP and Facet models" in capsys.readouterr().err and not (tmp_path / "x.nemd").exists()

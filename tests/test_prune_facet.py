@@ -111,6 +111,10 @@ def test_weight_norm_targets_and_errors():
     assert 2 not in pf.target_shape(TINY, model.n_parameters - 1, "orders")[0]
     with pytest.raises(ValueError, match="no channels pruning"):
         pf.target_shape(TINY, 10, "channels")
+    scores = {k: np.ones(s) for k, s in pf.unit_shapes(TINY).items()}  # by importance: order 2 kept if it matters
+    assert 2 not in pf.target_shape(TINY, model.n_parameters - 1, scores={**scores, "hidden_2": np.zeros(4)})[0]
+    hidden, mixer = pf.target_shape(TINY, model.n_parameters - 1, scores={**scores, "hidden_2": np.full(4, 100.0)})
+    assert hidden[2] > 0 and pf.parameter_count(pf.pruned_config(TINY, hidden, mixer)) <= model.n_parameters - 1
     with pytest.raises(ValueError, match="dropped from the top"):
         pf.pruned_config(TINY, {0: 6, 2: 4}, 4)
     with pytest.raises(ValueError, match="multiple of the 2 heads"):

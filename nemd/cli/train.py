@@ -131,6 +131,9 @@ def prune_main(argv) -> int:
                       "Facet: HIDDEN_IRREPS MIXER_CHANNELS (e.g. '16x0e + 8x1o' 8)")
     parser.add_argument("--mode", default="both", choices=["both", "channels", "orders"],
                         help="with --target-params: prune channels and orders, channels only or orders only")
+    parser.add_argument("--shape-by", default="size", choices=["size", "importance"],
+                        help="with --target-params: the largest fitting config, or the fitting config that keeps "
+                        "the most block importance (e.g. fewer channels but a higher order)")
     parser.add_argument("--method", default="taylor", choices=["taylor", "weight-norm", "random"],
                         help="block importance: |z dL/dz| of block gates, the norm of the weights, or random")
     parser.add_argument("--importance", type=Path, default=None,
@@ -160,7 +163,9 @@ def prune_main(argv) -> int:
             raise ValueError(f"{args.model} is a {type(model).__name__}; nemd prunes NEMP and Facet models")
         facet = isinstance(model, FacetModel)
         method = pf if facet else pr
-        shape = _prune_shape(model, args, method, facet)
+        if args.shape_by == "importance" and args.target_params is None:
+            raise ValueError("--shape-by importance chooses among configs of --target-params; --shape fixes one")
+        shape = _prune_shape(model, args, method, facet)  # before the importance: bad sizes fail fast
         t0 = time.perf_counter()
         if args.importance is not None:
             earlier = json.loads(args.importance.read_text())
@@ -178,6 +183,8 @@ def prune_main(argv) -> int:
             scores = method.weight_norm_importance(model)
         else:
             scores = method.random_importance(model, args.seed)
+        if args.shape_by == "importance":
+            shape = method.target_shape(model.config, args.target_params, args.mode, scores)
         if facet:
             keep = pf.kept_units(scores, model.config, *shape)
             pruned = pf.prune(model, keep)
@@ -191,8 +198,9 @@ def prune_main(argv) -> int:
         raise UserError(str(exc)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pruned.save(args.out)
-    report = dict(model=args.model, method=args.method, mode=args.mode, seed=args.seed, seconds=time.perf_counter() - t0,
-                  parameters=model.n_parameters, pruned_parameters=pruned.n_parameters, **sizes,
+    report = dict(model=args.model, method=args.method, mode=args.mode, shape_by=args.shape_by, seed=args.seed,
+                  seconds=time.perf_counter() - t0, parameters=model.n_parameters,
+                  pruned_parameters=pruned.n_parameters, **sizes,
                   order_importance=method.order_importance(scores).tolist(),
                   kept={k: v.tolist() for k, v in keep.items()}, importance={k: v.tolist() for k, v in scores.items()})
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))

@@ -227,9 +227,18 @@ def parameter_count(config: NEMPConfig) -> int:
     return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(shapes))
 
 
-def target_shape(config: NEMPConfig, target_params: int, mode: str = "both") -> tuple[int, int]:
-    """(channels, lmax_node) of the largest pruned config with at most ``target_params``
-    parameters; ``mode`` "channels" keeps lmax_node, "orders" keeps the channels."""
+def kept_importance(scores: dict, keep: dict, lmax_node: int) -> float:
+    """The importance a pruning keeps: the sum of the scores of its blocks (to first order
+    in the Taylor score, the loss it does not lose)."""
+    return float(sum((s[:lmax_node + 1] if s.ndim == 2 else s)[..., keep[k]].sum() for k, s in scores.items()))
+
+
+def target_shape(config: NEMPConfig, target_params: int, mode: str = "both", scores: dict | None = None
+                 ) -> tuple[int, int]:
+    """(channels, lmax_node) of a pruned config with at most ``target_params`` parameters:
+    the largest, or with ``scores`` (block importance) the one that keeps the most
+    importance, e.g. fewer channels up to l = 2 rather than more up to l = 1 when l = 2
+    matters. ``mode`` "channels" keeps lmax_node, "orders" keeps the channels."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     channels = [config.channels] if mode == "orders" else range(1, config.channels + 1)
@@ -240,5 +249,8 @@ def target_shape(config: NEMPConfig, target_params: int, mode: str = "both") -> 
     if not fitting:
         smallest = min(options)[0]
         raise ValueError(f"no {mode} pruning of this model has <= {target_params} parameters (smallest: {smallest})")
-    _, c, l = max(fitting)
+    if scores is None:
+        _, c, l = max(fitting)
+    else:
+        _, c, l = max(fitting, key=lambda o: (kept_importance(scores, kept_channels(scores, o[1], o[2]), o[2]), o[0]))
     return c, l

@@ -331,10 +331,17 @@ def parameter_count(config: FacetConfig) -> int:
     return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(shapes))
 
 
-def target_shape(config: FacetConfig, target_params: int, mode: str = "both") -> tuple[dict, int]:
-    """({l: channels}, mixer channels) of the largest pruning with at most ``target_params``
+def kept_importance(scores: dict, keep: dict) -> float:
+    """The importance a pruning keeps: the sum of the scores of its units."""
+    return float(sum(s[keep[k]].sum() for k, s in scores.items()))
+
+
+def target_shape(config: FacetConfig, target_params: int, mode: str = "both", scores: dict | None = None
+                 ) -> tuple[dict, int]:
+    """({l: channels}, mixer channels) of a pruning with at most ``target_params``
     parameters: every width times a common fraction (``mode`` "channels"), the top order
-    dropped ("orders"), or either ("both")."""
+    dropped ("orders"), or either ("both"). The largest, or with ``scores`` (unit
+    importance) the one that keeps the most importance."""
     from .prune import MODES
 
     if mode not in MODES:
@@ -354,5 +361,9 @@ def target_shape(config: FacetConfig, target_params: int, mode: str = "both") ->
     if not fitting:
         raise ValueError(f"no {mode} pruning of this model has <= {target_params} parameters "
                          f"(smallest: {min(options)[0]})")
-    _, hidden, mixer = max(fitting)
+    if scores is None:
+        _, hidden, mixer = max(fitting)
+    else:
+        _, hidden, mixer = max(fitting, key=lambda o: (
+            kept_importance(scores, kept_units(scores, config, dict(o[1]), o[2])), o[0]))
     return dict(hidden), mixer
