@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
-# model, on one core:  benchmarks/pruning_study.sh wide|prune|water|facet|finetune NAME|errors|speed
+# model, on one core:  benchmarks/pruning_study.sh wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,11 +29,21 @@ case "${1:-}" in
     $NEMD prune nemp-water "${TRAIN[@]}" --shape 4 1 --method taylor --out $R/water-taylor-4ch.nemd
     $NEMD prune nemp-water "${TRAIN[@]}" --shape 4 1 --method random --out $R/water-random-4ch.nemd
     for m in water-taylor-4ch water-random-4ch; do $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
+  wide20)  # nemp-wide trained 20 epochs, Taylor-pruned to nemp-small's size: the largest config, and the one
+           # that keeps the most importance (one importance pass, reused)
+    W=$R/nemp-wide-20/model.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --method taylor --out $R/wide20-taylor-size.nemd
+    $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --shape-by importance --importance $R/wide20-taylor-size.json \
+      --out $R/wide20-taylor-importance.nemd
+    for m in wide20-taylor-size wide20-taylor-importance; do $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
   facet)  # facet-water (trained) to about half its parameters, channels only: Taylor, weight norm, random
     for m in taylor weight-norm random; do
       $NEMD prune facet-water "${TRAIN[@]}" --target-params 7704 --mode channels --method $m --out $R/facet-$m-half.nemd
       $NEMD errors $R/facet-$m-half.nemd "${TEST[@]}" --json $R/zero-shot.jsonl
-    done ;;
+    done  # channels and orders by size drops l = 2; by importance it is the channels-only shape above
+    $NEMD prune facet-water "${TRAIN[@]}" --target-params 7704 --mode both --importance $R/facet-taylor-half.json \
+      --out $R/facet-taylor-no-l2.nemd
+    $NEMD errors $R/facet-taylor-no-l2.nemd "${TEST[@]}" --json $R/zero-shot.jsonl ;;
   finetune)  # NAME: a configs/pruning/finetune-NAME.toml (taylor, weight-norm, random, taylor-4ch, ...)
     $NEMD train configs/pruning/finetune-$2.toml ;;
   train)  # NAME: any configs/pruning/NAME.toml (water-taylor-4ch, scratch-4ch-10, facet-taylor-half, ...)
@@ -42,8 +52,10 @@ case "${1:-}" in
     for m in nemp-water facet-water $R/*/model.nemd; do
       if [ -f "$m" ] || [ "${m#$R}" = "$m" ]; then $NEMD errors $m "${TEST[@]}" --json $R/errors.jsonl; fi
     done ;;
-  speed)  # energy + forces, 8640 atoms, one thread: pruned vs nemp-small (from scratch) vs unpruned
-    $PY benchmarks/model_benchmark.py --models nemp-water $R/taylor/model.nemd $R/nemp-wide/model.nemd \
+  speed)  # energy + forces, 8640 atoms, one thread: every model of the study's fully trained runs
+    $PY benchmarks/model_benchmark.py --models nemp-water facet-water $R/*/model.nemd \
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --out $R/speed.jsonl ;;
-  *) echo "usage: $0 wide|prune|water|facet|finetune NAME|train NAME|errors|speed" >&2; exit 2 ;;
+  pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
+    $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --plot docs/pruning-pareto.png ;;
+  *) echo "usage: $0 wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pareto" >&2; exit 2 ;;
 esac
