@@ -56,6 +56,6 @@ case "${1:-}" in
     $PY benchmarks/model_benchmark.py --models nemp-water facet-water $R/*/model.nemd \
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --out $R/speed.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
-    $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --plot docs/pruning-pareto.png ;;
+    $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
   *) echo "usage: $0 wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pareto" >&2; exit 2 ;;
 esac

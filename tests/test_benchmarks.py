@@ -76,6 +76,8 @@ def test_pareto_weights_errors_by_frames(tmp_path):
     rows = {r["model"]: r for r in pareto.table(errors, speed, 8640, "test/")}
     assert rows["a"]["force_rmse"] == pytest.approx(((10 * 900 + 30 * 2500) / 40) ** 0.5)
     assert rows["a"]["kb_per_atom"] == pytest.approx(100.0) and rows["bpnn"]["force_rmse"] is None
+    speed[0]["rss_mb"] = 1728.0
+    assert pareto.table(errors, speed[:1], 8640, "test/", memory="process")[0]["kb_per_atom"] == pytest.approx(200.0)
     pareto.plot(list(rows.values()), tmp_path / "p.png", "test")
     assert (tmp_path / "p.png").stat().st_size > 0
     assert pareto.short_name("runs/pruning/small/model.nemd") == "small" and pareto.short_name("bpnn") == "bpnn"
