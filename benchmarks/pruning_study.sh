@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
-# model, on one core:  benchmarks/pruning_study.sh wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pareto
+# model, on one core:
+#   benchmarks/pruning_study.sh wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,11 @@ case "${1:-}" in
   speed)  # energy + forces, 8640 atoms, one thread: every model of the study's fully trained runs
     $PY benchmarks/model_benchmark.py --models nemp-water facet-water $R/*/model.nemd \
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --out $R/speed.jsonl ;;
+  pairs)  # the same, 5 repeats, for the third run's configs only: run it with the other core idle
+    $PY benchmarks/model_benchmark.py --models nemp-water $R/scratch-8ch-10/model.nemd $R/wide20-taylor-size/model.nemd \
+      $R/scratch-8ch-67/model.nemd $R/wide20-taylor-importance/model.nemd $R/scratch-6ch-l2-10/model.nemd \
+      --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac
