@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
 # model, on one core:
-#   benchmarks/pruning_study.sh wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
+#   benchmarks/pruning_study.sh wide|prune|water|wide20|layers|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +37,12 @@ case "${1:-}" in
     $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --shape-by importance --importance $R/wide20-taylor-size.json \
       --out $R/wide20-taylor-importance.nemd
     for m in wide20-taylor-size wide20-taylor-importance; do $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
+  layers)  # nemp-wide-20 cut to its first layer, then by importance to nemp-small's size (a fresh Taylor pass:
+          # it scores the layers too)
+    W=$R/nemp-wide-20/model.nemd
+    $NEMD prune $W "${TRAIN[@]}" --layers 1 --target-params 18477 --shape-by importance --method taylor \
+      --out $R/wide20-taylor-1layer.nemd
+    $NEMD errors $R/wide20-taylor-1layer.nemd "${TEST[@]}" --json $R/zero-shot.jsonl ;;
   facet)  # facet-water (trained) to about half its parameters, channels only: Taylor, weight norm, random
     for m in taylor weight-norm random; do
       $NEMD prune facet-water "${TRAIN[@]}" --target-params 7704 --mode channels --method $m --out $R/facet-$m-half.nemd
@@ -62,5 +68,5 @@ case "${1:-}" in
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20|layers|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac

@@ -62,7 +62,8 @@ def batches(dead):
 
 def test_taylor_importance_is_zero_exactly_for_dead_blocks(dead, batches):
     scores = pr.taylor_importance(dead, batches)
-    assert set(scores) == set(block_gate_shapes(TINY))
+    assert set(scores) == {*block_gate_shapes(TINY), pr.LAYERS}
+    assert np.all(scores.pop(pr.LAYERS) > 0)
     for space, s in scores.items():
         assert np.all(s[..., 3] == 0), space
         if s.ndim == 2:
@@ -114,6 +115,35 @@ def test_pruned_model_is_equivariant_and_round_trips(dead, tmp_path):
     scores = pr.random_importance(dead, seed=1)
     small = pr.prune(NEMPModel.init(TINY, seed=5), pr.kept_channels(scores, 2, 1), 1)
     check_symmetries_and_round_trip(small, tmp_path)
+
+
+def test_pruning_a_layer_that_adds_nothing_keeps_energies_and_forces(batches):
+    """Layer 2 whose part of the readout is zero: its Taylor score is zero and the model
+    without it (1 layer) has the same energies and forces and is a model of its own."""
+    model = NEMPModel.init(TINY, seed=4)
+    params = jax.tree_util.tree_map(np.array, dict(model.params))
+    params["readout"]["kernel_0"][3 * TINY.channels:] = 0  # the final invariant (layer 2's)
+    top_dead = dataclasses.replace(model, params=params)
+    layers = pr.taylor_importance(top_dead, batches)[pr.LAYERS]
+    assert layers[1] == 0 and layers[0] > 0
+    one = pr.prune_layers(top_dead, 1)
+    assert one.config == dataclasses.replace(TINY, n_layers=1)
+    assert one.n_parameters == pr.parameter_count(one.config) < model.n_parameters
+    s = water(7, 12)
+    e0, f0 = energy_and_forces(top_dead, s)
+    e1, f1 = energy_and_forces(one, s)
+    assert e1 == pytest.approx(e0, rel=1e-12)
+    np.testing.assert_allclose(f1, f0, atol=1e-11 * np.abs(f0).max())
+    assert energy_and_forces(pr.prune_layers(model, 1), s)[0] != pytest.approx(energy_and_forces(model, s)[0])
+    with pytest.raises(ValueError, match="cannot keep 0 of 2"):
+        pr.prune_layers(model, 0)
+
+
+@pytest.mark.slow
+def test_model_pruned_in_layers_and_channels_is_equivariant_and_round_trips(tmp_path):
+    one = pr.prune_layers(NEMPModel.init(TINY, seed=5), 1)
+    scores = pr.random_importance(one, seed=2)
+    check_symmetries_and_round_trip(pr.prune(one, pr.kept_channels(scores, 3, 1), 1), tmp_path)
 
 
 def test_weight_norm_and_targets():
@@ -174,6 +204,12 @@ def test_prune_command(tmp_path, capsys):
     assert main(["prune", *args, "--target-params", str(model.n_parameters - 1), "--shape-by", "importance",
                  "--out", str(tmp_path / "chosen.nemd")]) == 0
     assert json.loads((tmp_path / "chosen.json").read_text())["shape_by"] == "importance"
+    assert main(["prune", *args, "--shape", "2", "1", "--layers", "1", "--out", str(tmp_path / "one.nemd")]) == 0
+    assert load(str(tmp_path / "one.nemd")).config == dataclasses.replace(TINY, channels=2, lmax_node=1, n_layers=1,
+                                                                         rms_epsilon=TINY.rms_epsilon / (8 / 36))
+    assert json.loads((tmp_path / "one.json").read_text())["n_layers"] == [2, 1]
+    assert main(["prune", *args, "--shape", "2", "1", "--layers", "3", "--out", str(tmp_path / "z.nemd")]) == 2
+    assert "cannot keep 3 of 2" in capsys.readouterr().err and not (tmp_path / "z.nemd").exists()
     assert main(["prune", *args, "--shape", "2", "1", "--shape-by", "importance", "--out",
                  str(tmp_path / "y.nemd")]) == 2
     assert "--target-params" in capsys.readouterr().err and not (tmp_path / "y.nemd").exists()

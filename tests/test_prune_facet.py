@@ -121,7 +121,7 @@ def test_weight_norm_targets_and_errors():
         pf.kept_units(full, TINY, {0: 6, 1: 4, 2: 4}, 3)
 
 
-def test_prune_command_on_facet(tmp_path):
+def test_prune_command_on_facet(tmp_path, capsys):
     from nemd.cli import main
     from nemd.train import write_extxyz
 
@@ -136,3 +136,6 @@ def test_prune_command_on_facet(tmp_path):
     assert main(["prune", str(tmp_path / "big.nemd"), str(tmp_path / "d.extxyz"), "--shape", "nonsense", "2",
                  "--out", str(tmp_path / "x.nemd")]) == 2
     assert not (tmp_path / "x.nemd").exists()
+    assert main(["prune", str(tmp_path / "big.nemd"), str(tmp_path / "d.extxyz"), "--shape", "4x0e + 2x1o", "2",
+                 "--layers", "1", "--out", str(tmp_path / "x.nemd")]) == 2
+    assert "Facet's blocks" in capsys.readouterr().err and not (tmp_path / "x.nemd").exists()

@@ -129,6 +129,9 @@ def prune_main(argv) -> int:
     size.add_argument("--target-params", type=int, help="the largest pruned config with at most this many parameters")
     size.add_argument("--shape", nargs=2, metavar=("A", "B"), help="the pruned config: NEMP: CHANNELS LMAX_NODE; "
                       "Facet: HIDDEN_IRREPS MIXER_CHANNELS (e.g. '16x0e + 8x1o' 8)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="NEMP: keep the first N message-passing layers (removed from the top; --target-params "
+                        "and --shape then size the channels of the shallower model)")
     parser.add_argument("--mode", default="both", choices=["both", "channels", "orders"],
                         help="with --target-params: prune channels and orders, channels only or orders only")
     parser.add_argument("--shape-by", default="size", choices=["size", "importance"],
@@ -165,7 +168,10 @@ def prune_main(argv) -> int:
         method = pf if facet else pr
         if args.shape_by == "importance" and args.target_params is None:
             raise ValueError("--shape-by importance chooses among configs of --target-params; --shape fixes one")
-        shape = _prune_shape(model, args, method, facet)  # before the importance: bad sizes fail fast
+        if args.layers is not None and facet:
+            raise ValueError("--layers prunes NEMP's message-passing layers; Facet's blocks are not pruning units")
+        shallow = model if args.layers is None else pr.prune_layers(model, args.layers)
+        shape = _prune_shape(shallow, args, method, facet)  # before the importance: bad sizes fail fast
         t0 = time.perf_counter()
         if args.importance is not None:
             earlier = json.loads(args.importance.read_text())
@@ -183,8 +189,11 @@ def prune_main(argv) -> int:
             scores = method.weight_norm_importance(model)
         else:
             scores = method.random_importance(model, args.seed)
+        if not facet:  # the channel spaces of the kept layers (scored in the whole model)
+            spaces = pr.block_gate_shapes(shallow.config)
+            scores = {k: v for k, v in scores.items() if k in spaces or k == pr.LAYERS}
         if args.shape_by == "importance":
-            shape = method.target_shape(model.config, args.target_params, args.mode, scores)
+            shape = method.target_shape(shallow.config, args.target_params, args.mode, scores)
         if facet:
             keep = pf.kept_units(scores, model.config, *shape)
             pruned = pf.prune(model, keep)
@@ -192,8 +201,9 @@ def prune_main(argv) -> int:
                          mixer_channels=[model.config.mixer_channels, pruned.config.mixer_channels])
         else:
             keep = pr.kept_channels(scores, *shape)
-            pruned = pr.prune(model, keep, shape[1])
-            sizes = dict(channels=[model.config.channels, shape[0]], lmax_node=[model.config.lmax_node, shape[1]])
+            pruned = pr.prune(shallow, keep, shape[1])
+            sizes = dict(channels=[model.config.channels, shape[0]], lmax_node=[model.config.lmax_node, shape[1]],
+                         n_layers=[model.config.n_layers, shallow.config.n_layers])
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +215,8 @@ def prune_main(argv) -> int:
                   kept={k: v.tolist() for k, v in keep.items()}, importance={k: v.tolist() for k, v in scores.items()})
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print("importance per order l: " + ", ".join(f"l={l} {v:.3g}" for l, v in enumerate(report["order_importance"])))
+    if pr.LAYERS in scores:
+        print("importance per layer: " + ", ".join(f"{t} {v:.3g}" for t, v in enumerate(scores[pr.LAYERS], 1)))
     print(f"{model.n_parameters} -> {pruned.n_parameters} parameters ("
           + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in sizes.items()) + f"); {args.out}")
     return 0

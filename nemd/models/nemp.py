@@ -185,7 +185,8 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     """NEMP atomic energies (eV) from weights ``w`` on the blocked edges ``edges``
     (``vectors`` Å, ``mask``, ``senders``, ``receivers``: (blocks, capacity)) of atoms of
     ``kinds`` (N,), ``block_atoms`` per block. ``gates``: multipliers of irreps blocks
-    (``nemd.train.prune.block_gate_shapes``; all ones: the same energies)."""
+    (``nemd.train.prune.block_gate_shapes``) and, optional, ``gates["layers"]`` (T,) of what
+    each message-passing layer adds to the readout (all ones: the same energies)."""
     n, nk, c, p = kinds.shape[0], len(cfg.species), cfg.channels, cfg.lmax_node + 1
     vectors = edges["vectors"]
     n_blocks = vectors.shape[0]
@@ -350,6 +351,8 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     if store_edges:
         per_block = dict(per_block, edge=stored)
     invariants.append(per_atom(in_blocks(final, per_block), n))
+    if gates is not None and "layers" in gates:  # layer t brings readout piece t + 1 (nemd.train.prune.prune_layers)
+        invariants = invariants[:2] + [x * g for x, g in zip(invariants[2:], gates["layers"])]
     energy = mlp(w["readout"], jnp.concatenate(invariants, axis=-1) / norm[:, None])[:, 0]
     return energy * w["scale"][kinds] + w["shift"][kinds]
 

@@ -14,6 +14,12 @@ Importance of a block: the first-order Taylor score |z dL/dz| of a gate z = 1 on
 accumulated over training batches (L: the training loss on energies and forces); the
 baselines rank channels by the norm of the weights that touch them, or at random.
 
+Layers are pruned from the top (``prune_layers``): every layer consumes the φ of the one
+below, so only the last ones can go whole. Without its layer T the model reads the node
+invariant that layer T computed from layer T-1's heads (eq. 8) as its final invariant: the
+pruned model is the full one with a gate on what layer T adds to the readout at zero, and
+that gate's Taylor score (``scores["layers"]``) is the layer's importance.
+
 Removing blocks changes the number of entries of φ that its RMS normalisation averages
 over; the consumers of φ and the normalisation's ε are rescaled so that pruning blocks
 whose values are zero leaves the energies unchanged.
@@ -34,6 +40,7 @@ from ..models.params_io import same_shapes
 from .loss import loss_and_sums
 
 METHODS = ("taylor", "weight-norm", "random")
+LAYERS = "layers"  # the key of the layer scores (Taylor only) beside the channel spaces
 MODES = ("both", "channels", "orders")
 
 
@@ -112,8 +119,9 @@ def _check(cfg: NEMPConfig):
 
 def taylor_importance(model: NEMPModel, batches, energy_weight: float = 1.0, force_weight: float = 100.0) -> dict:
     """Σ over ``batches`` of |z dL/dz| at z = 1 for a gate z on every block
-    (``block_gate_shapes``): L is the training loss on energies and forces."""
-    shapes = block_gate_shapes(model.config)
+    (``block_gate_shapes``) and on what each layer adds to the readout (``LAYERS``, (T,)):
+    L is the training loss on energies and forces."""
+    shapes = {**block_gate_shapes(model.config), LAYERS: (model.config.n_layers,)}
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), model.params)
     n_kinds = len(model.species)
 
@@ -164,6 +172,8 @@ def kept_channels(scores: dict, channels: int, lmax_node: int) -> dict:
     over the orders that remain (l <= ``lmax_node``)."""
     out = {}
     for space, s in scores.items():
+        if space == LAYERS:
+            continue
         per_channel = s[:lmax_node + 1].sum(axis=0) if s.ndim == 2 else s
         out[space] = np.sort(np.argsort(-per_channel, kind="stable")[:channels])
     return out
@@ -222,6 +232,33 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
     return pruned
 
 
+def prune_layers(model: NEMPModel, n_layers: int) -> NEMPModel:
+    """``model`` with its first ``n_layers`` message-passing layers only: the last kept
+    layer's edge network keeps the node head of its heads (the other two fed the removed
+    layer's edge invariants) and the readout the rows of the invariants that remain.
+    Exactly ``model`` with ``gates["layers"]`` of the removed layers at zero."""
+    cfg = model.config
+    _check(cfg)
+    if not 1 <= n_layers <= cfg.n_layers:
+        raise ValueError(f"cannot keep {n_layers} of {cfg.n_layers} message-passing layers (at least 1)")
+    c, p, la = cfg.channels, cfg.lmax_node + 1, cfg.lmax + 1
+    removed = {f"{name}_{t}" for t in range(n_layers + 1, cfg.n_layers + 1)
+               for name in ("edge", "virtual_mix", "self_mix", "product_mix", "path_weights")}
+    params = {k: v for k, v in jax.tree_util.tree_map(np.asarray, dict(model.params)).items() if k not in removed}
+    if n_layers < cfg.n_layers:
+        edge, last = dict(params[f"edge_{n_layers}"]), len([k for k in params[f"edge_{n_layers}"] if "kernel" in k]) - 1
+        split = (p + la) * c  # coefficients, then heads (3, P, C): edge i, edge j, node (eq. 7-8)
+        cols = np.r_[0:split, split + 2 * p * c:split + 3 * p * c]
+        edge[f"kernel_{last}"], edge[f"bias_{last}"] = edge[f"kernel_{last}"][:, cols], edge[f"bias_{last}"][cols]
+        params[f"edge_{n_layers}"] = edge
+        params["readout"] = {**params["readout"], "kernel_0": params["readout"]["kernel_0"][:(n_layers + 2) * c]}
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    pruned = NEMPModel(dataclasses.replace(cfg, n_layers=n_layers), params, None, model.block_atoms,
+                       model.store_edges)
+    assert same_shapes(jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"], params)
+    return pruned
+
+
 def parameter_count(config: NEMPConfig) -> int:
     shapes = jax.eval_shape(NEMPModel(config, {}).make_module(2).init, *NEMPModel._init_args(0))["params"]
     return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(shapes))
@@ -230,7 +267,8 @@ def parameter_count(config: NEMPConfig) -> int:
 def kept_importance(scores: dict, keep: dict, lmax_node: int) -> float:
     """The importance a pruning keeps: the sum of the scores of its blocks (to first order
     in the Taylor score, the loss it does not lose)."""
-    return float(sum((s[:lmax_node + 1] if s.ndim == 2 else s)[..., keep[k]].sum() for k, s in scores.items()))
+    return float(sum((s[:lmax_node + 1] if s.ndim == 2 else s)[..., keep[k]].sum() for k, s in scores.items()
+                     if k in keep))
 
 
 def target_shape(config: NEMPConfig, target_params: int, mode: str = "both", scores: dict | None = None
