@@ -84,12 +84,17 @@ def test_pruning_dead_blocks_keeps_energies_and_forces(dead, channels, lmax_node
                                                rms_epsilon=TINY.rms_epsilon / shrink)
     assert small.n_parameters == pr.parameter_count(small.config) < dead.n_parameters
     s = water(7, 12)
-    e0, f0 = energy_and_forces(dead, s)
-    e1, f1 = energy_and_forces(small, s)
-    assert e1 == pytest.approx(e0, rel=1e-12)
-    np.testing.assert_allclose(f1, f0, atol=1e-11 * np.abs(f0).max())
+    assert_same_energy_and_forces(dead, small, s)
     live = NEMPModel.init(TINY, seed=4)  # pruning live blocks does change the model
     assert energy_and_forces(pr.prune(live, keep, lmax_node), s)[0] != pytest.approx(energy_and_forces(live, s)[0])
+
+
+def assert_same_energy_and_forces(model, pruned, structure):
+    """``pruned`` gives ``model``'s energy and forces on ``structure`` to float64 tolerance."""
+    e0, f0 = energy_and_forces(model, structure)
+    e1, f1 = energy_and_forces(pruned, structure)
+    assert e1 == pytest.approx(e0, rel=1e-12)
+    np.testing.assert_allclose(f1, f0, atol=1e-11 * np.abs(f0).max())
 
 
 def check_symmetries_and_round_trip(model, tmp_path, rotation_rtol=1e-10, permutation_rtol=1e-10):
@@ -130,10 +135,7 @@ def test_pruning_a_layer_that_adds_nothing_keeps_energies_and_forces(batches):
     assert one.config == dataclasses.replace(TINY, n_layers=1)
     assert one.n_parameters == pr.parameter_count(one.config) < model.n_parameters
     s = water(7, 12)
-    e0, f0 = energy_and_forces(top_dead, s)
-    e1, f1 = energy_and_forces(one, s)
-    assert e1 == pytest.approx(e0, rel=1e-12)
-    np.testing.assert_allclose(f1, f0, atol=1e-11 * np.abs(f0).max())
+    assert_same_energy_and_forces(top_dead, one, s)
     assert energy_and_forces(pr.prune_layers(model, 1), s)[0] != pytest.approx(energy_and_forces(model, s)[0])
     with pytest.raises(ValueError, match="cannot keep 0 of 2"):
         pr.prune_layers(model, 0)
