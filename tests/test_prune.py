@@ -62,8 +62,11 @@ def batches(dead):
 
 def test_taylor_importance_is_zero_exactly_for_dead_blocks(dead, batches):
     scores = pr.taylor_importance(dead, batches)
-    assert set(scores) == {*block_gate_shapes(TINY), pr.LAYERS}
+    assert set(scores) == {*block_gate_shapes(TINY), pr.LAYERS, pr.PATHS}
     assert np.all(scores.pop(pr.LAYERS) > 0)
+    paths = scores.pop(pr.PATHS)  # (layers, paths): zero exactly for paths into or from the dead order 2
+    through_dead = np.array([2 in (l2, l) for _, l2, l in pr.cg_paths(TINY.lmax, TINY.lmax_node)[0]])
+    assert np.all(paths[:, through_dead] == 0) and np.all(paths[:, ~through_dead] > 0)
     for space, s in scores.items():
         assert np.all(s[..., 3] == 0), space
         if s.ndim == 2:
@@ -141,6 +144,64 @@ def test_pruning_a_layer_that_adds_nothing_keeps_energies_and_forces(batches):
         pr.prune_layers(model, 0)
 
 
+def test_pruning_a_dead_cg_path_keeps_energies_and_forces(batches, tmp_path):
+    """A CG path whose weights are zero in every layer: its Taylor score is zero, it is the
+    one path ``kept_paths`` drops, and the model without it (a config listing the other
+    paths) has the same energies and forces and round-trips."""
+    model = NEMPModel.init(TINY, seed=4)
+    paths = pr.cg_paths(TINY.lmax, TINY.lmax_node)[0]
+    dead_path = paths.index((1, 1, 0))
+    params = jax.tree_util.tree_map(np.array, dict(model.params))
+    for t in range(1, TINY.n_layers + 1):
+        params[f"path_weights_{t}"][:, dead_path] = 0
+    dead_model = dataclasses.replace(model, params=params)
+    scores = pr.taylor_importance(dead_model, batches)
+    assert np.all(scores[pr.PATHS][:, dead_path] == 0)
+    assert np.all(np.delete(scores[pr.PATHS], dead_path, axis=1) > 0)
+    kept = pr.kept_paths(scores, TINY, TINY, 1)
+    assert kept == tuple(q for q in paths if q != (1, 1, 0))
+    small = pr.prune_paths(dead_model, kept)
+    assert small.config == dataclasses.replace(TINY, cg_paths=kept)
+    assert small.n_parameters == pr.parameter_count(small.config) < model.n_parameters
+    s = water(7, 12)
+    assert_same_energy_and_forces(dead_model, small, s)
+    again = load(str(small.save(tmp_path / "paths.nemd")))
+    assert again.config == small.config and energy_and_forces(again, s)[0] == energy_and_forces(small, s)[0]
+    live = pr.prune_paths(model, kept)  # removing a live path does change the model
+    assert energy_and_forces(live, s)[0] != pytest.approx(energy_and_forces(model, s)[0])
+
+
+@pytest.mark.slow
+def test_model_pruned_in_paths_and_channels_is_equivariant_and_round_trips(tmp_path):
+    """Paths, then channels and orders: the paths from and into l = 2 go too, the config
+    lists the rest, and the model is exactly equivariant."""
+    model = NEMPModel.init(TINY, seed=5)
+    scores = pr.random_importance(model, seed=3)
+    fewer = pr.prune_paths(model, pr.kept_paths(scores, TINY, TINY, 3))
+    lower = pr.prune(fewer, pr.kept_channels(scores, 3, 1), 1)
+    assert lower.config.cg_paths == tuple(q for q in fewer.config.cg_paths if q[1] <= 1 and q[2] <= 1)
+    assert lower.n_parameters == pr.parameter_count(lower.config)
+    check_symmetries_and_round_trip(fewer, tmp_path)
+    check_symmetries_and_round_trip(lower, tmp_path)
+
+
+def test_cg_path_configs_and_bad_input():
+    with pytest.raises(ValueError, match="not allowed"):
+        dataclasses.replace(TINY, cg_paths=((0, 0, 1),))
+    with pytest.raises(ValueError, match=r"no path into node order\(s\) l = \[1, 2\]"):
+        dataclasses.replace(TINY, cg_paths=((0, 0, 0),))
+    with pytest.raises(ValueError, match="duplicates"):
+        dataclasses.replace(TINY, cg_paths=((0, 0, 0), (0, 0, 0), (1, 0, 1), (2, 0, 2)))
+    model = NEMPModel.init(TINY, seed=1)
+    scores = pr.weight_norm_importance(model)
+    n = len(pr.cg_paths(TINY.lmax, TINY.lmax_node)[0])
+    assert scores[pr.PATHS].shape == (TINY.n_layers, n) == pr.random_importance(model)[pr.PATHS].shape
+    with pytest.raises(ValueError, match=f"at most {n - 3} can go"):
+        pr.kept_paths(scores, TINY, TINY, n - 2)
+    with pytest.raises(ValueError, match="not CG paths"):
+        pr.prune_paths(model, [(0, 0, 0), (3, 2, 1)])
+
+
 @pytest.mark.slow
 def test_model_pruned_in_layers_and_channels_is_equivariant_and_round_trips(tmp_path):
     one = pr.prune_layers(NEMPModel.init(TINY, seed=5), 1)
@@ -210,6 +271,14 @@ def test_prune_command(tmp_path, capsys):
     assert load(str(tmp_path / "one.nemd")).config == dataclasses.replace(TINY, channels=2, lmax_node=1, n_layers=1,
                                                                          rms_epsilon=TINY.rms_epsilon / (8 / 36))
     assert json.loads((tmp_path / "one.json").read_text())["n_layers"] == [2, 1]
+    assert main(["prune", *args, "--drop-paths", "4", "--out", str(tmp_path / "paths.nemd")]) == 0
+    n = len(pr.cg_paths(TINY.lmax, TINY.lmax_node)[0])
+    assert len(load(str(tmp_path / "paths.nemd")).config.cg_paths) == n - 4
+    assert json.loads((tmp_path / "paths.json").read_text())["cg_paths"] == [n, n - 4]
+    assert main(["prune", *args, "--drop-paths", str(n), "--out", str(tmp_path / "w.nemd")]) == 2
+    assert "cannot drop" in capsys.readouterr().err and not (tmp_path / "w.nemd").exists()
+    assert main(["prune", *args, "--out", str(tmp_path / "v.nemd")]) == 2
+    assert "give the size" in capsys.readouterr().err and not (tmp_path / "v.nemd").exists()
     assert main(["prune", *args, "--shape", "2", "1", "--layers", "3", "--out", str(tmp_path / "z.nemd")]) == 2
     assert "cannot keep 3 of 2" in capsys.readouterr().err and not (tmp_path / "z.nemd").exists()
     assert main(["prune", *args, "--shape", "2", "1", "--shape-by", "importance", "--out",

@@ -125,13 +125,16 @@ def prune_main(argv) -> int:
     parser.add_argument("model", help="a saved NEMP or Facet model (*.nemd) or a registered trained one "
                         "(e.g. nemp-water, facet-water)")
     parser.add_argument("data", nargs="+", type=Path, help="labelled training files the importance is measured on")
-    size = parser.add_mutually_exclusive_group(required=True)
+    size = parser.add_mutually_exclusive_group()
     size.add_argument("--target-params", type=int, help="the largest pruned config with at most this many parameters")
     size.add_argument("--shape", nargs=2, metavar=("A", "B"), help="the pruned config: NEMP: CHANNELS LMAX_NODE; "
                       "Facet: HIDDEN_IRREPS MIXER_CHANNELS (e.g. '16x0e + 8x1o' 8)")
     parser.add_argument("--layers", type=int, default=None,
                         help="NEMP: keep the first N message-passing layers (removed from the top; --target-params "
                         "and --shape then size the channels of the shallower model)")
+    parser.add_argument("--drop-paths", type=int, default=0, metavar="K",
+                        help="NEMP: also remove the K least important CG paths of the node tensor product (every "
+                        "node order keeps one)")
     parser.add_argument("--mode", default="both", choices=["both", "channels", "orders"],
                         help="with --target-params: prune channels and orders, channels only or orders only")
     parser.add_argument("--shape-by", default="size", choices=["size", "importance"],
@@ -170,6 +173,10 @@ def prune_main(argv) -> int:
             raise ValueError("--shape-by importance chooses among configs of --target-params; --shape fixes one")
         if args.layers is not None and facet:
             raise ValueError("--layers prunes NEMP's message-passing layers; Facet's blocks are not pruning units")
+        if args.drop_paths and facet:
+            raise ValueError("--drop-paths prunes NEMP's CG paths; Facet has no CG-path unit")
+        if args.target_params is None and args.shape is None and args.layers is None and not args.drop_paths:
+            raise ValueError("give the size: --target-params N, --shape A B, --layers N or --drop-paths K")
         shallow = model if args.layers is None else pr.prune_layers(model, args.layers)
         shape = _prune_shape(shallow, args, method, facet)  # before the importance: bad sizes fail fast
         t0 = time.perf_counter()
@@ -191,7 +198,7 @@ def prune_main(argv) -> int:
             scores = method.random_importance(model, args.seed)
         if not facet:  # the channel spaces of the kept layers (scored in the whole model)
             spaces = pr.block_gate_shapes(shallow.config)
-            scores = {k: v for k, v in scores.items() if k in spaces or k == pr.LAYERS}
+            scores = {k: v for k, v in scores.items() if k in spaces or k in (pr.LAYERS, pr.PATHS)}
         if args.shape_by == "importance":
             shape = method.target_shape(shallow.config, args.target_params, args.mode, scores)
         if facet:
@@ -202,8 +209,13 @@ def prune_main(argv) -> int:
         else:
             keep = pr.kept_channels(scores, *shape)
             pruned = pr.prune(shallow, keep, shape[1])
+            if args.drop_paths:
+                if pr.PATHS not in scores:
+                    raise ValueError(f"{args.importance} has no CG-path scores (an earlier nemd); measure them again")
+                pruned = pr.prune_paths(pruned, pr.kept_paths(scores, model.config, pruned.config, args.drop_paths))
+            paths = [len(pr.cg_paths(c.lmax, c.lmax_node, c.cg_paths)[0]) for c in (model.config, pruned.config)]
             sizes = dict(channels=[model.config.channels, shape[0]], lmax_node=[model.config.lmax_node, shape[1]],
-                         n_layers=[model.config.n_layers, shallow.config.n_layers])
+                         n_layers=[model.config.n_layers, shallow.config.n_layers], cg_paths=paths)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -217,15 +229,22 @@ def prune_main(argv) -> int:
     print("importance per order l: " + ", ".join(f"l={l} {v:.3g}" for l, v in enumerate(report["order_importance"])))
     if pr.LAYERS in scores:
         print("importance per layer: " + ", ".join(f"{t} {v:.3g}" for t, v in enumerate(scores[pr.LAYERS], 1)))
+    if not facet and pr.PATHS in scores:
+        path_scores = pr.path_importance(scores, model.config, shallow.config.n_layers)
+        print("importance per CG path (l1, l2 -> l): " + ", ".join(
+            f"{a}{b}>{c} {v:.3g}" for (a, b, c), v in sorted(path_scores.items(), key=lambda x: -x[1])))
     print(f"{model.n_parameters} -> {pruned.n_parameters} parameters ("
           + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in sizes.items()) + f"); {args.out}")
     return 0
 
 
 def _prune_shape(model, args, method, facet: bool) -> tuple:
-    """The pruned shape: NEMP (channels, lmax_node); Facet ({l: channels}, mixer channels)."""
+    """The pruned shape: NEMP (channels, lmax_node); Facet ({l: channels}, mixer channels);
+    without --target-params and --shape, NEMP's own (--layers, --drop-paths only)."""
     if args.target_params is not None:
         return method.target_shape(model.config, args.target_params, args.mode)
+    if args.shape is None:
+        return model.config.channels, model.config.lmax_node
     a, b = args.shape
     try:
         if facet:

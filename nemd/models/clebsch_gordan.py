@@ -11,12 +11,16 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def cg_paths(lmax: int, lmax_node: int):
-    """Parity-preserving paths (l1 <= lmax, l2 <= lmax_node -> l <= lmax_node) and one
-    tensor ``(paths, (lmax+1)^2, (lmax_node+1)^2, (lmax_node+1)^2)`` holding their CG
+def cg_paths(lmax: int, lmax_node: int, keep=None):
+    """Parity-preserving paths (l1 <= lmax, l2 <= lmax_node -> l <= lmax_node), only those
+    in ``keep`` if given (a pruned config), in a fixed order, and one tensor
+    ``(paths, (lmax+1)^2, (lmax_node+1)^2, (lmax_node+1)^2)`` holding their CG
     coefficients (scaled so that each output component has unit variance per path)."""
     paths = [(l1, l2, l) for l1 in range(lmax + 1) for l2 in range(lmax_node + 1)
              for l in range(abs(l1 - l2), min(l1 + l2, lmax_node) + 1) if (l1 + l2 + l) % 2 == 0]
+    if keep is not None:
+        keep = {tuple(q) for q in keep}
+        paths = [q for q in paths if q in keep]
     a, b = (lmax + 1) ** 2, (lmax_node + 1) ** 2
     cg = np.zeros((len(paths), a, b, b))
     for p, (l1, l2, l) in enumerate(paths):
@@ -25,11 +29,12 @@ def cg_paths(lmax: int, lmax_node: int):
     return paths, cg
 
 
-def cg_product(central, virtual, weights, lmax: int, lmax_node: int):
+def cg_product(central, virtual, weights, lmax: int, lmax_node: int, keep=None):
     """Σ_paths w_path C (central_l1 ⊗ virtual_l2)_l per channel, block by block (the dense
-    CG tensor is mostly zeros). ``weights`` (N, paths, C); returns (N, (lmax_node+1)^2, C)
-    and the number of paths into each output l."""
-    paths, cg = cg_paths(lmax, lmax_node)
+    CG tensor is mostly zeros), over the paths of ``cg_paths(lmax, lmax_node, keep)``.
+    ``weights`` (N, paths, C); returns (N, (lmax_node+1)^2, C) and the number of paths
+    into each output l."""
+    paths, cg = cg_paths(lmax, lmax_node, keep)
     out = [0.0] * (lmax_node + 1)
     for p, (l1, l2, l) in enumerate(paths):
         block = cg[p, l1 * l1:(l1 + 1) ** 2, l2 * l2:(l2 + 1) ** 2, l * l:(l + 1) ** 2]

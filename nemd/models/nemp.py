@@ -80,6 +80,9 @@ class NEMPConfig:
     #: as the authors; sharing the hidden layer halves most of the edge work).
     shared_edge_networks: bool = True
     rms_epsilon: float = 1e-6  # ε of φ's RMS normalisation (pruning rescales it: nemd.train.prune)
+    #: The CG paths (l1, l2, l) of the node tensor product (eq. 11); None: every parity-allowed
+    #: one (l1 <= lmax, l2, l <= lmax_node). A subset is a model pruned by paths.
+    cg_paths: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self):
         if self.lmax_node > self.lmax:
@@ -93,6 +96,15 @@ class NEMPConfig:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         if self.edge_inputs not in EDGE_INPUTS:
             raise ValueError(f"edge_inputs must be one of {EDGE_INPUTS}, got {self.edge_inputs!r}")
+        if self.cg_paths is not None:
+            allowed = cg_paths(self.lmax, self.lmax_node)[0]
+            bad = [q for q in self.cg_paths if tuple(q) not in allowed]
+            if bad or len(set(map(tuple, self.cg_paths))) != len(self.cg_paths):
+                raise ValueError(f"cg_paths must be distinct parity-allowed paths (l1 <= {self.lmax}, l2, l <= "
+                                 f"{self.lmax_node}); not allowed: {bad}" if bad else "cg_paths has duplicates")
+            missing = sorted(set(range(self.lmax_node + 1)) - {q[2] for q in self.cg_paths})
+            if missing:
+                raise ValueError(f"cg_paths leave no path into node order(s) l = {missing}")
         unknown = [s for s in self.species if s not in atomic_numbers]
         if unknown or not self.species:
             raise ValueError(f"unknown species {unknown or self.species}")
@@ -139,6 +151,7 @@ class NEMP(nn.Module):
         cfg = self.config
         nk, c, p, la = len(cfg.species), cfg.channels, cfg.lmax_node + 1, cfg.lmax + 1
         hidden = (cfg.edge_hidden,) * cfg.edge_layers
+        n_paths = len(cg_paths(cfg.lmax, cfg.lmax_node, cfg.cg_paths)[0])
         width0 = 2 * c if cfg.edge_inputs == "coefficients" else cfg.pair_features + cfg.n_radial
         pair_net = MLPWeights((2 * nk, cfg.pair_features, cfg.pair_features), name="pair_embedding")()
         w = dict(
@@ -155,9 +168,8 @@ class NEMP(nn.Module):
             mix_0=self.param("mix_0", nn.initializers.normal(c**-0.5), (nk, c, c)),
             mixes=[[self.param(f"{kind}_mix_{t}", nn.initializers.normal(c**-0.5), (nk, c, c))
                     for kind in ("virtual", "self", "product")] for t in range(1, cfg.n_layers + 1)],
-            paths=[self.param(f"path_weights_{t}", nn.initializers.normal(len(cg_paths(cfg.lmax, cfg.lmax_node)[0])
-                                                                           ** -0.5),
-                              (nk, len(cg_paths(cfg.lmax, cfg.lmax_node)[0]), c)) for t in range(1, cfg.n_layers + 1)],
+            paths=[self.param(f"path_weights_{t}", nn.initializers.normal(n_paths**-0.5), (nk, n_paths, c))
+                   for t in range(1, cfg.n_layers + 1)],
             readout=MLPWeights(((cfg.n_layers + 2) * c, cfg.readout_hidden, cfg.readout_hidden, 1), name="readout")(),
             scale=self.param("element_scale", nn.initializers.ones, (nk,)),
             shift=self.param("element_energy", nn.initializers.zeros, (nk,)),
@@ -186,7 +198,8 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
     (``vectors`` Å, ``mask``, ``senders``, ``receivers``: (blocks, capacity)) of atoms of
     ``kinds`` (N,), ``block_atoms`` per block. ``gates``: multipliers of irreps blocks
     (``nemd.train.prune.block_gate_shapes``) and, optional, ``gates["layers"]`` (T,) of what
-    each message-passing layer adds to the readout (all ones: the same energies)."""
+    each message-passing layer adds to the readout and ``gates["paths"]`` (T, paths) of
+    each layer's CG paths (all ones: the same energies)."""
     n, nk, c, p = kinds.shape[0], len(cfg.species), cfg.channels, cfg.lmax_node + 1
     vectors = edges["vectors"]
     n_blocks = vectors.shape[0]
@@ -331,8 +344,11 @@ def atomic_energies(w, cfg: NEMPConfig, edges: dict, kinds, block_atoms: int, st
         out = in_blocks(block, per_block)
         stored = out.get("edge")
         nodes = {key: per_atom(value, n) for key, value in out.items() if key != "edge"}
-        product, paths_into = cg_product(nodes["central"], nodes["virtual"], w["paths"][t - 1][kinds],
-                                          cfg.lmax, cfg.lmax_node)
+        path_weights = w["paths"][t - 1][kinds]
+        if gates is not None and "paths" in gates:  # a gate per CG path (nemd.train.prune.prune_paths)
+            path_weights = path_weights * gates["paths"][t - 1][None, :, None]
+        product, paths_into = cg_product(nodes["central"], nodes["virtual"], path_weights,
+                                          cfg.lmax, cfg.lmax_node, cfg.cg_paths)
         scale = jnp.asarray(np.repeat(paths_into, 2 * np.arange(p) + 1) ** -0.5, dtype)
         product = block_gate(product * scale[None, :, None] / (norm * norm)[:, None, None], f"msg_{t}")
         phi = (_mix(phi, self_mix, kinds) + _mix(product, product_mix, kinds)) / math.sqrt(2.0)

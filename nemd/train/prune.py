@@ -20,6 +20,10 @@ invariant that layer T computed from layer T-1's heads (eq. 8) as its final inva
 pruned model is the full one with a gate on what layer T adds to the readout at zero, and
 that gate's Taylor score (``scores["layers"]``) is the layer's importance.
 
+CG paths (l1, l2 -> l) of the node tensor product are a unit too (``prune_paths``): a
+gate per path and layer scores them (``scores["paths"]``), every layer keeps the same
+paths (summed scores), and the pruned config lists the paths it keeps (``cg_paths``).
+
 Removing blocks changes the number of entries of φ that its RMS normalisation averages
 over; the consumers of φ and the normalisation's ε are rescaled so that pruning blocks
 whose values are zero leaves the energies unchanged.
@@ -41,6 +45,7 @@ from .loss import loss_and_sums
 
 METHODS = ("taylor", "weight-norm", "random")
 LAYERS = "layers"  # the key of the layer scores (Taylor only) beside the channel spaces
+PATHS = "paths"  # the key of the CG-path scores, (layers, paths) of the scored model
 MODES = ("both", "channels", "orders")
 
 
@@ -82,7 +87,7 @@ def _labels(cfg: NEMPConfig) -> dict:
         labels[f"virtual_mix_{t}"] = [None, inv(f"phi_{t - 1}"), inv(f"msg_{t}")]
         labels[f"self_mix_{t}"] = [None, inv(f"phi_{t - 1}"), inv(f"phi_{t}")]
         labels[f"product_mix_{t}"] = [None, inv(f"msg_{t}"), inv(f"phi_{t}")]
-        labels[f"path_weights_{t}"] = [None, [("path", q) for q in cg_paths(cfg.lmax, cfg.lmax_node)[0]],
+        labels[f"path_weights_{t}"] = [None, [("path", q) for q in cg_paths(cfg.lmax, cfg.lmax_node, cfg.cg_paths)[0]],
                                        inv(f"msg_{t}")]
     return labels
 
@@ -119,9 +124,10 @@ def _check(cfg: NEMPConfig):
 
 def taylor_importance(model: NEMPModel, batches, energy_weight: float = 1.0, force_weight: float = 100.0) -> dict:
     """Σ over ``batches`` of |z dL/dz| at z = 1 for a gate z on every block
-    (``block_gate_shapes``) and on what each layer adds to the readout (``LAYERS``, (T,)):
-    L is the training loss on energies and forces."""
-    shapes = {**block_gate_shapes(model.config), LAYERS: (model.config.n_layers,)}
+    (``block_gate_shapes``), on what each layer adds to the readout (``LAYERS``, (T,)) and
+    on each layer's CG paths (``PATHS``, (T, paths)): L is the training loss on energies
+    and forces."""
+    shapes = {**block_gate_shapes(model.config), LAYERS: (model.config.n_layers,), PATHS: _path_shape(model.config)}
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), model.params)
     n_kinds = len(model.species)
 
@@ -151,18 +157,33 @@ def weight_norm_importance(model: NEMPModel) -> dict:
             for i, label in enumerate(labels or ()):
                 if label is not None and label[0] != "path":
                     sq[label[0]][label[2]] += float(np.sum(np.take(array, i, axis=axis) ** 2))
-    return {k: np.broadcast_to(np.sqrt(v), s).copy() for (k, v), s in
-            zip(sq.items(), block_gate_shapes(cfg).values())}
+    paths = np.stack([np.sqrt(np.sum(np.asarray(model.params[f"path_weights_{t}"]) ** 2, axis=(0, 2)))
+                      for t in range(1, cfg.n_layers + 1)])
+    return {**{k: np.broadcast_to(np.sqrt(v), s).copy() for (k, v), s in
+               zip(sq.items(), block_gate_shapes(cfg).values())}, PATHS: paths}
 
 
 def random_importance(model: NEMPModel, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {k: rng.random(s) for k, s in block_gate_shapes(model.config).items()}
+    shapes = {**block_gate_shapes(model.config), PATHS: _path_shape(model.config)}
+    return {k: rng.random(s) for k, s in shapes.items()}
+
+
+def _path_shape(cfg: NEMPConfig) -> tuple[int, int]:
+    return cfg.n_layers, len(cg_paths(cfg.lmax, cfg.lmax_node, cfg.cg_paths)[0])
 
 
 def order_importance(scores: dict) -> np.ndarray:
     """Importance of each order l: the sum over the equivariant blocks of that order."""
-    return np.sum([v for v in scores.values() if v.ndim == 2], axis=(0, 2))
+    return np.sum([v for k, v in scores.items() if v.ndim == 2 and k != PATHS], axis=(0, 2))
+
+
+def path_importance(scores: dict, config: NEMPConfig, n_layers: int | None = None) -> dict:
+    """{(l1, l2, l): score} of the CG paths of the scored model's ``config``, summed over
+    its first ``n_layers`` layers (all by default: every layer uses the same paths)."""
+    paths = cg_paths(config.lmax, config.lmax_node, config.cg_paths)[0]
+    total = np.asarray(scores[PATHS])[:n_layers].sum(axis=0)
+    return {q: float(v) for q, v in zip(paths, total)}
 
 
 # ---- structural pruning
@@ -172,7 +193,7 @@ def kept_channels(scores: dict, channels: int, lmax_node: int) -> dict:
     over the orders that remain (l <= ``lmax_node``)."""
     out = {}
     for space, s in scores.items():
-        if space == LAYERS:
+        if space in (LAYERS, PATHS):
             continue
         per_channel = s[:lmax_node + 1].sum(axis=0) if s.ndim == 2 else s
         out[space] = np.sort(np.argsort(-per_channel, kind="stable")[:channels])
@@ -193,8 +214,10 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
     p_old, p_new = cfg.lmax_node + 1, lmax_node + 1
     shrink = p_new**2 * new_c / (p_old**2 * cfg.channels)  # φ's RMS averages over fewer entries:
     gamma = math.sqrt(shrink)  # φ grows by 1/γ, its consumers shrink by γ, ε grows by 1/shrink
-    new = dataclasses.replace(cfg, channels=new_c, lmax_node=lmax_node, rms_epsilon=cfg.rms_epsilon / shrink)
-    old_paths, new_paths = cg_paths(cfg.lmax, cfg.lmax_node)[0], cg_paths(cfg.lmax, lmax_node)[0]
+    old_paths = cg_paths(cfg.lmax, cfg.lmax_node, cfg.cg_paths)[0]
+    new_paths = [q for q in old_paths if q[1] <= lmax_node and q[2] <= lmax_node]
+    new = dataclasses.replace(cfg, channels=new_c, lmax_node=lmax_node, rms_epsilon=cfg.rms_epsilon / shrink,
+                              cg_paths=None if cfg.cg_paths is None else tuple(new_paths))
     count = lambda paths, l: sum(1 for q in paths if q[2] == l)  # noqa: E731
     kept = {k: set(v.tolist()) for k, v in keep.items()}
 
@@ -202,7 +225,7 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
         if label is None:
             return True
         if label[0] == "path":
-            return label[1][1] <= lmax_node and label[1][2] <= lmax_node
+            return label[1] in new_paths
         space, l, k = label
         return k in kept[space] and (l is None or l <= lmax_node)
 
@@ -255,6 +278,44 @@ def prune_layers(model: NEMPModel, n_layers: int) -> NEMPModel:
     params = jax.tree_util.tree_map(jnp.asarray, params)
     pruned = NEMPModel(dataclasses.replace(cfg, n_layers=n_layers), params, None, model.block_atoms,
                        model.store_edges)
+    assert same_shapes(jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"], params)
+    return pruned
+
+
+def kept_paths(scores: dict, config: NEMPConfig, pruned: NEMPConfig, drop: int) -> tuple:
+    """The CG paths of ``pruned`` (a pruning of the scored model's ``config``) without its
+    ``drop`` least important ones (``path_importance`` over ``pruned``'s layers), keeping
+    the most important path into every node order l."""
+    score = path_importance(scores, config, pruned.n_layers)
+    paths = cg_paths(pruned.lmax, pruned.lmax_node, pruned.cg_paths)[0]
+    best = {l: max((q for q in paths if q[2] == l), key=score.get) for l in range(pruned.lmax_node + 1)}
+    removable = sorted((q for q in paths if q not in best.values()), key=score.get)
+    if not 0 <= drop <= len(removable):
+        raise ValueError(f"cannot drop {drop} of {len(paths)} CG paths: every node order l <= {pruned.lmax_node} "
+                         f"keeps one, so at most {len(removable)} can go")
+    gone = set(removable[:drop])
+    return tuple(q for q in paths if q not in gone)
+
+
+def prune_paths(model: NEMPModel, paths) -> NEMPModel:
+    """``model`` with the CG paths ``paths`` (l1, l2, l) of its tensor product only, in
+    every layer: their weights, times sqrt(kept / all paths into l) (the product is divided
+    by sqrt(paths into l)), so removing paths whose weights are zero changes nothing."""
+    cfg = model.config
+    _check(cfg)
+    old = cg_paths(cfg.lmax, cfg.lmax_node, cfg.cg_paths)[0]
+    keep = {tuple(q) for q in paths}
+    if not keep <= set(old):
+        raise ValueError(f"paths {sorted(keep - set(old))} are not CG paths of this model")
+    new = dataclasses.replace(cfg, cg_paths=tuple(q for q in old if q in keep))  # checks every l keeps a path
+    count = lambda ps, l: sum(1 for q in ps if q[2] == l)  # noqa: E731
+    index = [i for i, q in enumerate(old) if q in keep]
+    factor = np.array([math.sqrt(count(new.cg_paths, q[2]) / count(old, q[2])) for q in new.cg_paths])
+    params = jax.tree_util.tree_map(np.asarray, dict(model.params))
+    for t in range(1, cfg.n_layers + 1):
+        params[f"path_weights_{t}"] = params[f"path_weights_{t}"][:, index] * factor[None, :, None]
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    pruned = NEMPModel(new, params, None, model.block_atoms, model.store_edges)
     assert same_shapes(jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"], params)
     return pruned
 
