@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
 # model, on one core:
-#   benchmarks/pruning_study.sh wide|prune|water|wide20|layers|paths|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
+#   benchmarks/pruning_study.sh wide|prune|water|wide20|layers|paths|paths-speed|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,13 +43,13 @@ case "${1:-}" in
     $NEMD prune $W "${TRAIN[@]}" --layers 1 --target-params 18477 --shape-by importance --method taylor \
       --out $R/wide20-taylor-1layer.nemd
     $NEMD errors $R/wide20-taylor-1layer.nemd "${TEST[@]}" --json $R/zero-shot.jsonl ;;
-  paths)  # nemp-water without its 1, 2, 3 least important CG paths (one Taylor pass, reused): zero-shot errors and
-          # speed against nemp-water (run it with the other core idle)
+  paths)  # nemp-water without its 1, 2, 3 least important CG paths (one Taylor pass, reused): zero-shot errors
     $NEMD prune nemp-water "${TRAIN[@]}" --drop-paths 1 --method taylor --out $R/water-paths-1.nemd
     for k in 2 3; do
       $NEMD prune nemp-water "${TRAIN[@]}" --drop-paths $k --importance $R/water-paths-1.json --out $R/water-paths-$k.nemd
     done
-    for k in 1 2 3; do $NEMD errors $R/water-paths-$k.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done
+    for k in 1 2 3; do $NEMD errors $R/water-paths-$k.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
+  paths-speed)  # their speed against nemp-water's: run it with the other core idle
     $PY benchmarks/model_benchmark.py --models nemp-water $R/water-paths-{1,2,3}.nemd \
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths.jsonl ;;
   facet)  # facet-water (trained) to about half its parameters, channels only: Taylor, weight norm, random
@@ -77,5 +77,5 @@ case "${1:-}" in
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20|layers|paths|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20|layers|paths|paths-speed|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac
