@@ -29,6 +29,21 @@ def cg_paths(lmax: int, lmax_node: int, keep=None):
     return paths, cg
 
 
+def check_paths(paths, lmax: int, lmax_node: int):
+    """Raise ValueError unless ``paths`` are distinct allowed paths with at least one into
+    every node order l <= lmax_node (a config's ``cg_paths``)."""
+    allowed = cg_paths(lmax, lmax_node)[0]
+    bad = [q for q in paths if tuple(q) not in allowed]
+    if bad:
+        raise ValueError(f"cg_paths must be parity-allowed paths (l1 <= {lmax}, l2, l <= {lmax_node}); "
+                         f"not allowed: {bad}")
+    if len({tuple(q) for q in paths}) != len(paths):
+        raise ValueError("cg_paths has duplicates")
+    missing = sorted(set(range(lmax_node + 1)) - {q[2] for q in paths})
+    if missing:
+        raise ValueError(f"cg_paths leave no path into node order(s) l = {missing}")
+
+
 def cg_product(central, virtual, weights, lmax: int, lmax_node: int, keep=None):
     """Σ_paths w_path C (central_l1 ⊗ virtual_l2)_l per channel, block by block (the dense
     CG tensor is mostly zeros), over the paths of ``cg_paths(lmax, lmax_node, keep)``.

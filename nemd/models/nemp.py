@@ -48,7 +48,7 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from .blocks import in_blocks, padded, per_atom
-from .clebsch_gordan import cg_paths, cg_product
+from .clebsch_gordan import cg_paths, cg_product, check_paths
 from .flax_model import GraphModel
 from .graph import polynomial_envelope, safe_norm, spherical_harmonics, unit_vectors
 from .layers import MLPWeights, first_layer, mlp
@@ -97,14 +97,7 @@ class NEMPConfig:
         if self.edge_inputs not in EDGE_INPUTS:
             raise ValueError(f"edge_inputs must be one of {EDGE_INPUTS}, got {self.edge_inputs!r}")
         if self.cg_paths is not None:
-            allowed = cg_paths(self.lmax, self.lmax_node)[0]
-            bad = [q for q in self.cg_paths if tuple(q) not in allowed]
-            if bad or len(set(map(tuple, self.cg_paths))) != len(self.cg_paths):
-                raise ValueError(f"cg_paths must be distinct parity-allowed paths (l1 <= {self.lmax}, l2, l <= "
-                                 f"{self.lmax_node}); not allowed: {bad}" if bad else "cg_paths has duplicates")
-            missing = sorted(set(range(self.lmax_node + 1)) - {q[2] for q in self.cg_paths})
-            if missing:
-                raise ValueError(f"cg_paths leave no path into node order(s) l = {missing}")
+            check_paths(self.cg_paths, self.lmax, self.lmax_node)
         unknown = [s for s in self.species if s not in atomic_numbers]
         if unknown or not self.species:
             raise ValueError(f"unknown species {unknown or self.species}")
