@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
 # model, on one core:
-#   benchmarks/pruning_study.sh wide|prune|water|wide20|layers|paths|paths-speed|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
+#   benchmarks/pruning_study.sh wide|prune|water|wide20|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +52,14 @@ case "${1:-}" in
   paths-speed)  # their speed against nemp-water's: run it with the other core idle
     $PY benchmarks/model_benchmark.py --models nemp-water $R/water-paths-{1,2,3}.nemd \
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths.jsonl ;;
+  paths-l3)  # where the node product is largest: nemp-l3 (random weights; speed does not depend on them)
+              # with 23, 12 and 4 CG paths (random choice), 1536 atoms, one core, quiet; run it twice
+    $PY -c "from nemd.models.nemp import NEMPModel; NEMPModel.init('nemp-l3').save('$R/nemp-l3-random.nemd')"
+    for k in 11 19; do
+      $NEMD prune $R/nemp-l3-random.nemd "${TRAIN[0]}" --drop-paths $k --method random --out $R/nemp-l3-random-drop$k.nemd
+    done
+    $PY benchmarks/model_benchmark.py --models $R/nemp-l3-random{,-drop11,-drop19}.nemd \
+      --sizes 1536 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths-l3.jsonl ;;
   facet)  # facet-water (trained) to about half its parameters, channels only: Taylor, weight norm, random
     for m in taylor weight-norm random; do
       $NEMD prune facet-water "${TRAIN[@]}" --target-params 7704 --mode channels --method $m --out $R/facet-$m-half.nemd
@@ -77,5 +85,5 @@ case "${1:-}" in
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20|layers|paths|paths-speed|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac
