@@ -49,17 +49,23 @@ case "${1:-}" in
       $NEMD prune nemp-water "${TRAIN[@]}" --drop-paths $k --importance $R/water-paths-1.json --out $R/water-paths-$k.nemd
     done
     for k in 1 2 3; do $NEMD errors $R/water-paths-$k.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
-  paths-speed)  # their speed against nemp-water's: run it with the other core idle
-    $PY benchmarks/model_benchmark.py --models nemp-water $R/water-paths-{1,2,3}.nemd \
-      --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths.jsonl ;;
+  paths-speed)  # their speed against nemp-water's, in both orders: run it with the other core idle
+    for models in "nemp-water $R/water-paths-1.nemd $R/water-paths-2.nemd $R/water-paths-3.nemd" \
+                  "$R/water-paths-3.nemd $R/water-paths-2.nemd $R/water-paths-1.nemd nemp-water"; do
+      $PY benchmarks/model_benchmark.py --models $models \
+        --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths.jsonl
+    done ;;
   paths-l3)  # where the node product is largest: nemp-l3 (random weights; speed does not depend on them)
-              # with 23, 12 and 4 CG paths (random choice), 1536 atoms, one core, quiet; run it twice
+              # with 23, 12 and 4 CG paths (random choice), 1536 atoms, one core, quiet, in both orders
     $PY -c "from nemd.models.nemp import NEMPModel; NEMPModel.init('nemp-l3').save('$R/nemp-l3-random.nemd')"
     for k in 11 19; do
       $NEMD prune $R/nemp-l3-random.nemd "${TRAIN[0]}" --drop-paths $k --method random --out $R/nemp-l3-random-drop$k.nemd
     done
-    $PY benchmarks/model_benchmark.py --models $R/nemp-l3-random{,-drop11,-drop19}.nemd \
-      --sizes 1536 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths-l3.jsonl ;;
+    for models in "$R/nemp-l3-random.nemd $R/nemp-l3-random-drop11.nemd $R/nemp-l3-random-drop19.nemd" \
+                  "$R/nemp-l3-random-drop19.nemd $R/nemp-l3-random-drop11.nemd $R/nemp-l3-random.nemd"; do
+      $PY benchmarks/model_benchmark.py --models $models \
+        --sizes 1536 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-paths-l3.jsonl
+    done ;;
   facet)  # facet-water (trained) to about half its parameters, channels only: Taylor, weight norm, random
     for m in taylor weight-norm random; do
       $NEMD prune facet-water "${TRAIN[@]}" --target-params 7704 --mode channels --method $m --out $R/facet-$m-half.nemd

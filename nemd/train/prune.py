@@ -218,7 +218,7 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
     new_paths = [q for q in old_paths if q[1] <= lmax_node and q[2] <= lmax_node]
     new = dataclasses.replace(cfg, channels=new_c, lmax_node=lmax_node, rms_epsilon=cfg.rms_epsilon / shrink,
                               cg_paths=None if cfg.cg_paths is None else tuple(new_paths))
-    count = lambda paths, l: sum(1 for q in paths if q[2] == l)  # noqa: E731
+    path_factor = _path_rescale(old_paths, new_paths)
     kept = {k: set(v.tolist()) for k, v in keep.items()}
 
     def selected(label):
@@ -241,8 +241,7 @@ def prune(model: NEMPModel, keep: dict, lmax_node: int) -> NEMPModel:
                                    for lab in labels])
                 out = out * np.expand_dims(factor, tuple(a for a in range(out.ndim) if a != axis))
             if labels and labels[0] is not None and labels[0][0] == "path":  # paths into l: 1/sqrt(count) each
-                factor = np.array([math.sqrt(count(new_paths, q[2]) / count(old_paths, q[2]))
-                                   if selected(("path", q)) else 0.0 for _, q in labels])
+                factor = np.array([path_factor.get(q, 0.0) for _, q in labels])
                 out = out * np.expand_dims(factor, tuple(a for a in range(out.ndim) if a != axis))
             out = np.take(out, [i for i, lab in enumerate(labels) if selected(lab)], axis=axis)
         if key is None:
@@ -308,9 +307,9 @@ def prune_paths(model: NEMPModel, paths) -> NEMPModel:
     if not keep <= set(old):
         raise ValueError(f"paths {sorted(keep - set(old))} are not CG paths of this model")
     new = dataclasses.replace(cfg, cg_paths=tuple(q for q in old if q in keep))  # checks every l keeps a path
-    count = lambda ps, l: sum(1 for q in ps if q[2] == l)  # noqa: E731
     index = [i for i, q in enumerate(old) if q in keep]
-    factor = np.array([math.sqrt(count(new.cg_paths, q[2]) / count(old, q[2])) for q in new.cg_paths])
+    rescale = _path_rescale(old, new.cg_paths)
+    factor = np.array([rescale[q] for q in new.cg_paths])
     params = jax.tree_util.tree_map(np.asarray, dict(model.params))
     for t in range(1, cfg.n_layers + 1):
         params[f"path_weights_{t}"] = params[f"path_weights_{t}"][:, index] * factor[None, :, None]
@@ -318,6 +317,13 @@ def prune_paths(model: NEMPModel, paths) -> NEMPModel:
     pruned = NEMPModel(new, params, None, model.block_atoms, model.store_edges)
     assert same_shapes(jax.eval_shape(pruned.make_module(2).init, *NEMPModel._init_args(0))["params"], params)
     return pruned
+
+
+def _path_rescale(old, new) -> dict:
+    """{kept path: sqrt(paths into its l kept / before)}: the product into l is divided by
+    sqrt(paths into l), so kept weights times this give the same product without the rest."""
+    into = lambda paths, l: sum(1 for q in paths if q[2] == l)  # noqa: E731
+    return {q: math.sqrt(into(new, q[2]) / into(old, q[2])) for q in new}
 
 
 def parameter_count(config: NEMPConfig) -> int:
