@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
 # model, on one core:
-#   benchmarks/pruning_study.sh wide|prune|water|wide20 [-s1]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
+#   benchmarks/pruning_study.sh wide|prune|water|wide20 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ case "${1:-}" in
     $NEMD prune nemp-water "${TRAIN[@]}" --shape 4 1 --method random --out $R/water-random-4ch.nemd
     for m in water-taylor-4ch water-random-4ch; do $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
   wide20)  # nemp-wide trained 20 epochs, Taylor-pruned to nemp-small's size: the largest config, and the one
-           # that keeps the most importance (one importance pass, reused); "wide20 -s1": seed 1's nemp-wide-20-s1
+           # that keeps the most importance (one importance pass, reused); "wide20 -sN": seed N's nemp-wide-20-sN
     S=${2:-}
     W=$R/nemp-wide-20$S/model.nemd
     $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --method taylor --out $R/wide20-taylor-size$S.nemd
@@ -92,5 +92,5 @@ case "${1:-}" in
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20 [-s1]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac
