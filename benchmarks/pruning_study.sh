@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
 # model, on one core:
-#   benchmarks/pruning_study.sh wide|prune|water|wide20 [-s1|-s2]|early 2|4|8 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
+#   benchmarks/pruning_study.sh wide|prune|water|wide20 [-s1|-s2]|early 1|2|4|8 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +38,7 @@ case "${1:-}" in
     $NEMD prune $W "${TRAIN[@]}" --target-params 18477 --shape-by importance --importance $R/wide20-taylor-size$S.json \
       --out $R/wide20-taylor-importance$S.nemd
     for m in wide20-taylor-size$S wide20-taylor-importance$S; do $NEMD errors $R/$m.nemd "${TEST[@]}" --json $R/zero-shot.jsonl; done ;;
-  early)  # nemp-wide trained only $2 epochs (2, 4 or 8), pruned by importance to nemp-small's size (early pruning);
+  early)  # nemp-wide trained only $2 epochs (1, 2, 4 or 8), pruned by importance to nemp-small's size (early pruning);
           # "early 4 -sN": seed N's nemp-wide-4-sN
     N=${2:?usage: $0 early EPOCHS [-sN]}; S=${3:-}
     $NEMD prune $R/nemp-wide-$N$S/model.nemd "${TRAIN[@]}" --target-params 18477 --shape-by importance --method taylor \
@@ -98,5 +98,5 @@ case "${1:-}" in
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20 [-s1|-s2]|early 2|4|8 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20 [-s1|-s2]|early 1|2|4|8 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac
