@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pruning study of docs/pruning.md (issue 23), step by step; each step after the unpruned
 # model, on one core:
-#   benchmarks/pruning_study.sh wide|prune|water|wide20 [-s1|-s2]|early 1|2|4|8 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
+#   benchmarks/pruning_study.sh wide|prune|water|wide20 [-sN]|early 1|2|4|8 [-sN]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto
 # Compute is counted in s/batch measured alone on one core (docs/pruning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,5 +98,5 @@ case "${1:-}" in
       --sizes 8640 --threads 1 --skin 1 --within-cutoff --repeats 5 --out $R/speed-quiet.jsonl ;;
   pareto)  # force RMSE vs µs/atom, KB/atom and parameters (docs/pruning-pareto.png)
     $PY benchmarks/pareto.py $R/errors.jsonl $R/speed.jsonl --atoms 8640 --memory process --plot docs/pruning-pareto.png ;;
-  *) echo "usage: $0 wide|prune|water|wide20 [-s1|-s2]|early 1|2|4|8 [-s1|-s2]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
+  *) echo "usage: $0 wide|prune|water|wide20 [-sN]|early 1|2|4|8 [-sN]|layers|paths|paths-speed|paths-l3|facet|finetune NAME|train NAME|errors|speed|pairs|pareto" >&2; exit 2 ;;
 esac
